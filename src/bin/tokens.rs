@@ -1,0 +1,175 @@
+//! `tokens`: the admin CLI that mints, lists and revokes API tokens in the table.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use api_tokens::demo::{self, DEMO_ORG, DEMO_TOKENS};
+use api_tokens::dynamo::{DEFAULT_TABLE, DynamoStore, sdk_config};
+use api_tokens::store::{StoreError, TokenRecord, TokenStore};
+use api_tokens::token::Token;
+use aws_sdk_dynamodb::Client;
+use chrono::{SubsecRound, Utc};
+use clap::{Parser, Subcommand};
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(about = "Mint, list and revoke API tokens of the Aether platform")]
+struct Cli {
+    /// The DynamoDB table (the endpoint comes from AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL).
+    #[arg(long, env = "TABLE_NAME", default_value = DEFAULT_TABLE, global = true)]
+    table: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Mint a token and print it once; only its hash is stored.
+    Create {
+        #[arg(long)]
+        org: Uuid,
+        /// A label of 1 to 100 characters.
+        #[arg(long)]
+        name: String,
+        /// A scope such as api_tokens:read; repeat for several.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Lifetime such as 30d or 12h; without it the token never expires.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<Duration>,
+    },
+    /// Print the tokens of an organization as JSON, newest first.
+    List {
+        #[arg(long)]
+        org: Uuid,
+    },
+    /// Delete a token; it stops working at once.
+    Revoke {
+        #[arg(long)]
+        org: Uuid,
+        #[arg(long)]
+        id: Uuid,
+    },
+    /// Create the table of the contract if it is missing (local runs; SAM creates deployed ones).
+    CreateTable,
+    /// Load the fixed demo organization and tokens (local use only: their secrets are public).
+    SeedDemo {
+        /// Where the local function listens, for the printed curl line.
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        url: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let store = DynamoStore::new(Client::new(&sdk_config().await), cli.table);
+    match run(&store, cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(store: &DynamoStore, command: Command) -> Result<(), String> {
+    match command {
+        Command::Create {
+            org,
+            name,
+            scopes,
+            expires_in,
+        } => create(store, org, name, scopes, expires_in).await,
+        Command::List { org } => {
+            let mut all = Vec::new();
+            loop {
+                let page = store
+                    .page(org, all.last().map(|t: &api_tokens::store::TokenSummary| t.id), 100)
+                    .await
+                    .map_err(describe)?;
+                let done = page.len() < 100;
+                all.extend(page);
+                if done {
+                    break;
+                }
+            }
+            let text = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
+            println!("{text}");
+            Ok(())
+        }
+        Command::Revoke { org, id } => match store.delete(org, id).await.map_err(describe)? {
+            true => {
+                eprintln!("Revoked token {id} of org {org}.");
+                Ok(())
+            }
+            false => Err(format!("org {org} has no token {id}")),
+        },
+        Command::CreateTable => {
+            store.create_table().await.map_err(describe)?;
+            eprintln!("Table {} is ready.", store.table());
+            Ok(())
+        }
+        Command::SeedDemo { url } => {
+            store.create_table().await.map_err(describe)?;
+            for demo in DEMO_TOKENS {
+                // Existing items are kept, so seeding twice changes nothing.
+                store.insert(&demo.record()).await.map_err(describe)?;
+            }
+            let token = demo::admin_token();
+            println!("Demo data (local use only; these tokens are public):");
+            println!("  org:   {DEMO_ORG}");
+            println!("  token: {}", token.expose());
+            println!(
+                "  curl -s -H 'Authorization: Bearer {}' '{url}/api/v1/organizations/{DEMO_ORG}/api-tokens?limit=2'",
+                token.expose()
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn create(
+    store: &DynamoStore,
+    org: Uuid,
+    name: String,
+    scopes: Vec<String>,
+    expires_in: Option<Duration>,
+) -> Result<(), String> {
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err("--name must be 1 to 100 characters".into());
+    }
+    if scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
+        return Err("a --scope must be a non-empty word".into());
+    }
+    let now = Utc::now().trunc_subsecs(0);
+    let expires_at = expires_in
+        .map(|d| chrono::TimeDelta::from_std(d).map(|d| now + d))
+        .transpose()
+        .map_err(|_| "--expires-in is too long".to_owned())?;
+    let token = Token::generate().map_err(|e| format!("no randomness from the OS: {e}"))?;
+    let record = TokenRecord {
+        org_id: org,
+        id: token.id(),
+        name,
+        prefix: token.prefix().to_owned(),
+        scopes,
+        secret_hash: token.secret_hash(),
+        created_at: now,
+        expires_at,
+        last_used_at: None,
+    };
+    if !store.insert(&record).await.map_err(describe)? {
+        return Err(format!("token id {} exists already; run again", token.id()));
+    }
+    eprintln!(
+        "Created token {} ({}) for org {org}. It is shown once; store it now:",
+        record.id, record.prefix
+    );
+    println!("{}", token.expose());
+    Ok(())
+}
+
+fn describe(error: StoreError) -> String {
+    error.to_string()
+}

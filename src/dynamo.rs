@@ -1,0 +1,281 @@
+//! The DynamoDB store: the table of the contract, read and written through the AWS SDK.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use uuid::Uuid;
+
+use crate::store::{Credential, StoreError, TokenRecord, TokenStore, TokenSummary};
+
+/// The table name when `TABLE_NAME` is not set.
+pub const DEFAULT_TABLE: &str = "api_tokens";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// SDK settings that keep a failing DynamoDB from holding a request past its deadline: short
+/// timeouts, and retries (throttling included) that fit inside them.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500))
+                .operation_attempt_timeout(Duration::from_millis(800))
+                .operation_timeout(Duration::from_millis(2000))
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(20))
+                .with_max_backoff(Duration::from_millis(200)),
+        )
+        .load()
+        .await
+}
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The client and table from the environment: `TABLE_NAME`, and the endpoint through the
+    /// SDK's own `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`.
+    pub async fn from_env() -> Self {
+        let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| DEFAULT_TABLE.to_owned());
+        Self::new(Client::new(&sdk_config().await), table)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table of the contract unless it exists. For local runs and tests; deployed
+    /// tables come from the SAM template.
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        let key = |name: &str, key_type| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+        };
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let result = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("org_id", KeyType::Hash).map_err(built)?)
+            .key_schema(key("id", KeyType::Range).map_err(built)?)
+            .attribute_definitions(attribute("org_id").map_err(built)?)
+            .attribute_definitions(attribute("id").map_err(built)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ResourceInUseException") => Ok(()),
+            Err(e) => Err(classify("CreateTable", e)),
+        }
+    }
+
+    /// Writes a new token item; `false` when one with its key exists already.
+    pub async fn insert(&self, record: &TokenRecord) -> Result<bool, StoreError> {
+        let item: Item = serde_dynamo::to_item(record)
+            .map_err(|e| StoreError::Failed(format!("encoding token {}: {e}", record.id)))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(classify("PutItem", e)),
+        }
+    }
+
+    /// Deletes a token item; `false` when there was none.
+    pub async fn delete(&self, org: Uuid, id: Uuid) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(org, id)))
+            .condition_expression("attribute_exists(id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(classify("DeleteItem", e)),
+        }
+    }
+}
+
+impl TokenStore for DynamoStore {
+    async fn credential(&self, org: Uuid, id: Uuid) -> Result<Option<Credential>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(org, id)))
+            .consistent_read(true)
+            .projection_expression("scopes, secret_hash, expires_at, last_used_at")
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        output
+            .item
+            .map(|item| {
+                // The serde message could quote the stored hash, so it is not passed on.
+                serde_dynamo::from_item(item)
+                    .map_err(|_| StoreError::Malformed(format!("token item {id} of org {org}")))
+            })
+            .transpose()
+    }
+
+    async fn page(
+        &self,
+        org: Uuid,
+        after: Option<Uuid>,
+        count: usize,
+    ) -> Result<Vec<TokenSummary>, StoreError> {
+        let mut items: Vec<TokenSummary> = Vec::with_capacity(count);
+        let mut start = after.map(|id| key(org, id));
+        // One Query normally; more only if DynamoDB stops early at its 1 MB page size.
+        loop {
+            let remaining = i32::try_from(count - items.len()).unwrap_or(i32::MAX);
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("org_id = :org")
+                .expression_attribute_values(":org", AttributeValue::S(org.to_string()))
+                .projection_expression(
+                    "id, org_id, #name, prefix, scopes, last_used_at, expires_at, created_at",
+                )
+                .expression_attribute_names("#name", "name")
+                .scan_index_forward(false)
+                .limit(remaining)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                items.push(summary(item)?);
+            }
+            start = output.last_evaluated_key;
+            if items.len() >= count || start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    async fn touch(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(org, id)))
+            .update_expression("SET last_used_at = :now")
+            .condition_expression(
+                "attribute_exists(id) AND (attribute_not_exists(last_used_at) OR last_used_at < :stale)",
+            )
+            .expression_attribute_values(":now", timestamp(now))
+            .expression_attribute_values(":stale", timestamp(stale_before))
+            .send()
+            .await;
+        match result {
+            // Another request recorded it within the minute, or the token is gone: nothing to do.
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            other => other.map(drop).map_err(|e| classify("UpdateItem", e)),
+        }
+    }
+}
+
+fn summary(item: Item) -> Result<TokenSummary, StoreError> {
+    let id = match item.get("id") {
+        Some(AttributeValue::S(id)) => id.clone(),
+        _ => String::from("without an id"),
+    };
+    serde_dynamo::from_item(item)
+        .map_err(|e| StoreError::Malformed(format!("token item {id}: {e}")))
+}
+
+fn key(org: Uuid, id: Uuid) -> Item {
+    HashMap::from([
+        ("org_id".to_owned(), AttributeValue::S(org.to_string())),
+        ("id".to_owned(), AttributeValue::S(id.to_string())),
+    ])
+}
+
+fn timestamp(at: DateTime<Utc>) -> AttributeValue {
+    AttributeValue::S(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+fn built(error: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Failed(error.to_string())
+}
+
+/// Unreachable, timed out, throttled or a DynamoDB 5xx: `Unavailable`. Anything else: `Failed`.
+fn classify<E, R>(operation: &str, error: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    const TRANSIENT: [&str; 6] = [
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+    ];
+    let transient = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ServiceError(service) => service.err().code().is_some_and(|c| TRANSIENT.contains(&c)),
+        _ => false,
+    };
+    let text = format!("{operation}: {}", DisplayErrorContext(&error));
+    if transient {
+        StoreError::Unavailable(text)
+    } else {
+        StoreError::Failed(text)
+    }
+}

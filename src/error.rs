@@ -1,0 +1,155 @@
+//! Every way a request can fail, and the seed's error envelope it is answered with.
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+/// The realm named in every `WWW-Authenticate` challenge.
+pub const REALM: &str = "aether";
+/// The scope this endpoint requires.
+pub const READ_SCOPE: &str = "api_tokens:read";
+/// Seconds a client should wait after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// One bad request field, as listed in the envelope's `details`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub code: &'static str,
+    pub message: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid request parameters")]
+    InvalidRequest(Vec<FieldError>),
+    /// `token_presented` is true when an Authorization header carried a Bearer token.
+    #[error("missing or invalid credentials")]
+    InvalidCredentials { token_presented: bool },
+    #[error("insufficient scope")]
+    InsufficientScope,
+    #[error("no route")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("store unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'static str,
+    message: &'static str,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    details: &'a [FieldError],
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::InsufficientScope => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::InvalidCredentials { .. } => "invalid_credentials",
+            ApiError::InsufficientScope => "insufficient_scope",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Unavailable => "service_unavailable",
+            ApiError::Internal => "internal_error",
+        }
+    }
+
+    fn message(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest(_) => "The request has invalid parameters.",
+            ApiError::InvalidCredentials { .. } => "Missing or invalid credentials.",
+            ApiError::InsufficientScope => "The token lacks the api_tokens:read scope.",
+            ApiError::NotFound => "No such resource.",
+            ApiError::MethodNotAllowed => "Method not allowed; this resource supports GET.",
+            ApiError::Unavailable => "The service is temporarily unavailable; retry later.",
+            ApiError::Internal => "An internal error occurred.",
+        }
+    }
+
+    fn challenge(&self) -> Option<String> {
+        match self {
+            ApiError::InvalidCredentials {
+                token_presented: false,
+            } => Some(format!("Bearer realm=\"{REALM}\"")),
+            ApiError::InvalidCredentials {
+                token_presented: true,
+            } => Some(format!("Bearer realm=\"{REALM}\", error=\"invalid_token\"")),
+            ApiError::InsufficientScope => Some(format!(
+                "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{READ_SCOPE}\""
+            )),
+            _ => None,
+        }
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let details = match &self {
+            ApiError::InvalidRequest(details) => details.as_slice(),
+            _ => &[],
+        };
+        let envelope = Envelope {
+            error: ErrorBody {
+                code: self.code(),
+                message: self.message(),
+                details,
+            },
+        };
+        let mut response = json_response(self.status(), &envelope);
+        let headers = response.headers_mut();
+        if let Some(challenge) = self.challenge() {
+            headers.insert(header::WWW_AUTHENTICATE, header_value(challenge));
+        }
+        match self {
+            ApiError::MethodNotAllowed => {
+                headers.insert(header::ALLOW, HeaderValue::from_static("GET"));
+            }
+            ApiError::Unavailable => {
+                headers.insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+fn header_value(text: String) -> HeaderValue {
+    // Our challenges are plain ASCII built from constants, so this cannot fail.
+    HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+/// A JSON response with the headers every answer of this API carries.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    // Serializing our own plain structs cannot fail; fall back to an empty object all the same.
+    let text = serde_json::to_string(body).unwrap_or_else(|_| String::from("{}"));
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

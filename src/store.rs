@@ -1,0 +1,138 @@
+//! What the handler needs from storage, and the shapes of a token item.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A token as listed by the API: exactly the seed's fields, in the seed's order.
+///
+/// It is also the projection the list query reads, so `secret_hash` is never even fetched.
+/// Absent timestamps serialize as `null`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSummary {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What authentication reads of the caller's own token item.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+pub struct Credential {
+    pub scopes: Vec<String>,
+    pub secret_hash: String,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("scopes", &self.scopes)
+            .field("expires_at", &self.expires_at)
+            .field("last_used_at", &self.last_used_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A whole token item as the contract defines it; what the admin CLI writes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub org_id: Uuid,
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub secret_hash: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for TokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRecord")
+            .field("org_id", &self.org_id)
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenRecord {
+    pub fn summary(&self) -> TokenSummary {
+        TokenSummary {
+            id: self.id,
+            org_id: self.org_id,
+            name: self.name.clone(),
+            prefix: self.prefix.clone(),
+            scopes: self.scopes.clone(),
+            last_used_at: self.last_used_at,
+            expires_at: self.expires_at,
+            created_at: self.created_at,
+        }
+    }
+
+    pub fn credential(&self) -> Credential {
+        Credential {
+            scopes: self.scopes.clone(),
+            secret_hash: self.secret_hash.clone(),
+            expires_at: self.expires_at,
+            last_used_at: self.last_used_at,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Unreachable, throttled or timed out: worth a retry.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// An item that does not match the contract.
+    #[error("malformed item: {0}")]
+    Malformed(String),
+    /// Anything else the store refused.
+    #[error("store failure: {0}")]
+    Failed(String),
+}
+
+/// The three reads and writes one list request makes.
+pub trait TokenStore: Send + Sync {
+    /// The caller's token item `(org, id)`, read strongly consistent.
+    fn credential(
+        &self,
+        org: Uuid,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<Credential>, StoreError>> + Send;
+
+    /// Up to `count` tokens of `org`, newest first, starting after the id `after`.
+    fn page(
+        &self,
+        org: Uuid,
+        after: Option<Uuid>,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<TokenSummary>, StoreError>> + Send;
+
+    /// Sets `last_used_at = now` unless it is already later than `stale_before`,
+    /// and never on an item that no longer exists.
+    fn touch(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
