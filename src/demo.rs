@@ -25,13 +25,55 @@ pub struct DemoToken {
 }
 
 pub const DEMO_TOKENS: [DemoToken; 7] = [
-    DemoToken { org: DEMO_ORG, name: "demo-admin", scopes: &["admin"], created_day: 0, expires_at: None },
-    DemoToken { org: DEMO_ORG, name: "ci-pipeline", scopes: &["api_tokens:read"], created_day: 1, expires_at: None },
-    DemoToken { org: DEMO_ORG, name: "terraform", scopes: &["api_tokens:write"], created_day: 2, expires_at: None },
-    DemoToken { org: DEMO_ORG, name: "billing-export", scopes: &["billing:read"], created_day: 3, expires_at: None },
-    DemoToken { org: DEMO_ORG, name: "expired-reader", scopes: &["api_tokens:read"], created_day: 4, expires_at: Some((2026, 5, 1)) },
-    DemoToken { org: DEMO_ORG, name: "grafana", scopes: &["api_tokens:read", "metrics:read"], created_day: 5, expires_at: Some((2099, 1, 1)) },
-    DemoToken { org: OTHER_ORG, name: "other-org-admin", scopes: &["admin"], created_day: 6, expires_at: None },
+    DemoToken {
+        org: DEMO_ORG,
+        name: "demo-admin",
+        scopes: &["admin"],
+        created_day: 0,
+        expires_at: None,
+    },
+    DemoToken {
+        org: DEMO_ORG,
+        name: "ci-pipeline",
+        scopes: &["api_tokens:read"],
+        created_day: 1,
+        expires_at: None,
+    },
+    DemoToken {
+        org: DEMO_ORG,
+        name: "terraform",
+        scopes: &["api_tokens:write"],
+        created_day: 2,
+        expires_at: None,
+    },
+    DemoToken {
+        org: DEMO_ORG,
+        name: "billing-export",
+        scopes: &["billing:read"],
+        created_day: 3,
+        expires_at: None,
+    },
+    DemoToken {
+        org: DEMO_ORG,
+        name: "expired-reader",
+        scopes: &["api_tokens:read"],
+        created_day: 4,
+        expires_at: Some((2026, 5, 1)),
+    },
+    DemoToken {
+        org: DEMO_ORG,
+        name: "grafana",
+        scopes: &["api_tokens:read", "metrics:read"],
+        created_day: 5,
+        expires_at: Some((2099, 1, 1)),
+    },
+    DemoToken {
+        org: OTHER_ORG,
+        name: "other-org-admin",
+        scopes: &["admin"],
+        created_day: 6,
+        expires_at: None,
+    },
 ];
 
 /// The token the run command prints: `demo-admin` of the demo org.
@@ -41,12 +83,17 @@ pub fn admin_token() -> Token {
 
 /// The demo token of this name.
 pub fn token_named(name: &str) -> Option<Token> {
-    DEMO_TOKENS.iter().find(|t| t.name == name).map(DemoToken::token)
+    DEMO_TOKENS
+        .iter()
+        .find(|t| t.name == name)
+        .map(DemoToken::token)
 }
 
 impl DemoToken {
     pub fn created_at(&self) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 4, 15, 12, 0, 0).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 4, 15, 12, 0, 0)
+            .single()
+            .unwrap_or_default()
             + chrono::TimeDelta::days(i64::from(self.created_day))
     }
 

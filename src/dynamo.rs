@@ -269,7 +269,9 @@ where
     ];
     let transient = match &error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        SdkError::ServiceError(service) => service.err().code().is_some_and(|c| TRANSIENT.contains(&c)),
+        SdkError::ServiceError(service) => {
+            service.err().code().is_some_and(|c| TRANSIENT.contains(&c))
+        }
         _ => false,
     };
     let text = format!("{operation}: {}", DisplayErrorContext(&error));

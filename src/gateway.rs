@@ -39,7 +39,11 @@ pub async fn function<S: TokenStore>(
     store: &S,
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<GatewayResponse, Infallible> {
-    let LambdaEvent { payload, context } = event;
+    let LambdaEvent {
+        mut payload,
+        context,
+    } = event;
+    keep_repeated_headers(&mut payload);
     let Ok(lambda_request) = serde_json::from_value::<LambdaRequest>(payload) else {
         tracing::warn!("not an API Gateway event");
         return Ok(encode(
@@ -59,6 +63,19 @@ pub async fn function<S: TokenStore>(
         }
     };
     Ok(encode(!rest_api, response))
+}
+
+/// REST API events carry each header twice: in `headers` (the last value only) and in
+/// `multiValueHeaders` (all of them). lambda_http lets the first overwrite the second, which would
+/// hide a repeated `Authorization` header; keeping only `multiValueHeaders` keeps every value.
+fn keep_repeated_headers(payload: &mut serde_json::Value) {
+    let has_multi = payload
+        .get("multiValueHeaders")
+        .and_then(serde_json::Value::as_object)
+        .is_some_and(|headers| !headers.is_empty());
+    if let Some(headers) = payload.get_mut("headers").filter(|_| has_multi) {
+        *headers = serde_json::Value::Object(serde_json::Map::new());
+    }
 }
 
 fn encode(http_api: bool, response: Response<Body>) -> GatewayResponse {

@@ -33,16 +33,16 @@ pub const TOUCH_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 /// Answers one HTTP request. Every failure becomes an error response; nothing panics.
 pub async fn handle<S: TokenStore>(store: &S, request: Request) -> Response<Body> {
     let started = Instant::now();
-    let mut org = None;
-    let result = serve(store, &request, &mut org).await;
+    let mut seen = Seen::default();
+    let result = serve(store, &request, &mut seen).await;
     let response = match result {
         Ok(page) => error::json_response(StatusCode::OK, &page),
         Err(error) => error.into_response(),
     };
     tracing::info!(
         request_id = request.lambda_context_ref().map(|c| c.request_id.as_str()),
-        route = if org.is_some() { request::ROUTE } else { "-" },
-        org = org.map(|o| o.to_string()),
+        route = if seen.route { request::ROUTE } else { "-" },
+        org = seen.org.map(|o| o.to_string()),
         status = response.status().as_u16(),
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
@@ -50,16 +50,24 @@ pub async fn handle<S: TokenStore>(store: &S, request: Request) -> Response<Body
     response
 }
 
+/// What the request log line tells of a request, as far as it got.
+#[derive(Default)]
+struct Seen {
+    route: bool,
+    org: Option<Uuid>,
+}
+
 async fn serve<S: TokenStore>(
     store: &S,
     request: &Request,
-    org_seen: &mut Option<Uuid>,
+    seen: &mut Seen,
 ) -> Result<Page, ApiError> {
     let path = match request.raw_http_path() {
         "" => request.uri().path(),
         raw => raw,
     };
     let segment = request::match_route(path, stage(request)).ok_or(ApiError::NotFound)?;
+    seen.route = true;
     if request.method() != Method::GET {
         return Err(ApiError::MethodNotAllowed);
     }
@@ -69,7 +77,7 @@ async fn serve<S: TokenStore>(
         let query_errors = request::parse_query(query).err().unwrap_or_default();
         ApiError::InvalidRequest(std::iter::once(org_error).chain(query_errors).collect())
     })?;
-    *org_seen = Some(org);
+    seen.org = Some(org);
     tokio::time::timeout(STORE_DEADLINE, list(store, org, &token, query))
         .await
         .unwrap_or_else(|_| {
@@ -90,10 +98,10 @@ async fn list<S: TokenStore>(
     let credential = auth::authenticate(store, org, token, now).await?;
     let stale_before = now - TOUCH_INTERVAL;
     let touch = async {
-        if credential.last_used_at.is_none_or(|at| at < stale_before) {
-            if let Err(error) = store.touch(org, token.id(), now, stale_before).await {
-                tracing::warn!(%error, "could not record last_used_at");
-            }
+        if credential.last_used_at.is_none_or(|at| at < stale_before)
+            && let Err(error) = store.touch(org, token.id(), now, stale_before).await
+        {
+            tracing::warn!(%error, "could not record last_used_at");
         }
     };
     let read = async {

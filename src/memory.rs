@@ -9,10 +9,18 @@ use uuid::Uuid;
 
 use crate::store::{Credential, StoreError, TokenRecord, TokenStore, TokenSummary};
 
+/// The store operations, to make one of them fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Credential = 0,
+    Page = 1,
+    Touch = 2,
+}
+
 #[derive(Default)]
 pub struct MemoryStore {
     items: Mutex<BTreeMap<(Uuid, Uuid), TokenRecord>>,
-    failure: Mutex<Option<StoreError>>,
+    failures: Mutex<[Option<StoreError>; 3]>,
     pub credential_calls: AtomicUsize,
     pub page_calls: AtomicUsize,
     pub touch_calls: AtomicUsize,
@@ -24,17 +32,23 @@ impl MemoryStore {
     }
 
     pub fn insert(&self, record: TokenRecord) {
-        self.items()
-            .insert((record.org_id, record.id), record);
+        self.items().insert((record.org_id, record.id), record);
     }
 
     pub fn get(&self, org: Uuid, id: Uuid) -> Option<TokenRecord> {
         self.items().get(&(org, id)).cloned()
     }
 
+    /// Makes every later call of `operation` fail with `error`.
+    pub fn fail(&self, operation: Operation, error: StoreError) {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())[operation as usize] = Some(error);
+    }
+
     /// Makes every later call fail with `error`.
-    pub fn fail_with(&self, error: StoreError) {
-        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+    pub fn fail_all(&self, error: StoreError) {
+        for operation in [Operation::Credential, Operation::Page, Operation::Touch] {
+            self.fail(operation, error.clone());
+        }
     }
 
     pub fn calls(&self) -> (usize, usize, usize) {
@@ -49,9 +63,14 @@ impl MemoryStore {
         self.items.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn check(&self, counter: &AtomicUsize) -> Result<(), StoreError> {
+    fn check(&self, operation: Operation) -> Result<(), StoreError> {
+        let counter = match operation {
+            Operation::Credential => &self.credential_calls,
+            Operation::Page => &self.page_calls,
+            Operation::Touch => &self.touch_calls,
+        };
         counter.fetch_add(1, Ordering::SeqCst);
-        match &*self.failure.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &self.failures.lock().unwrap_or_else(|e| e.into_inner())[operation as usize] {
             Some(error) => Err(error.clone()),
             None => Ok(()),
         }
@@ -60,7 +79,7 @@ impl MemoryStore {
 
 impl TokenStore for MemoryStore {
     async fn credential(&self, org: Uuid, id: Uuid) -> Result<Option<Credential>, StoreError> {
-        self.check(&self.credential_calls)?;
+        self.check(Operation::Credential)?;
         Ok(self.items().get(&(org, id)).map(TokenRecord::credential))
     }
 
@@ -70,7 +89,7 @@ impl TokenStore for MemoryStore {
         after: Option<Uuid>,
         count: usize,
     ) -> Result<Vec<TokenSummary>, StoreError> {
-        self.check(&self.page_calls)?;
+        self.check(Operation::Page)?;
         let upper = after.unwrap_or(Uuid::max());
         Ok(self
             .items()
@@ -89,11 +108,11 @@ impl TokenStore for MemoryStore {
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.check(&self.touch_calls)?;
-        if let Some(record) = self.items().get_mut(&(org, id)) {
-            if record.last_used_at.is_none_or(|at| at < stale_before) {
-                record.last_used_at = Some(now);
-            }
+        self.check(Operation::Touch)?;
+        if let Some(record) = self.items().get_mut(&(org, id))
+            && record.last_used_at.is_none_or(|at| at < stale_before)
+        {
+            record.last_used_at = Some(now);
         }
         Ok(())
     }

@@ -165,10 +165,16 @@ mod tests {
         let path = format!("/api/v1/organizations/{ORG}/api-tokens");
         assert_eq!(match_route(&path, None), Some(ORG));
         assert_eq!(match_route(&path, Some("prod")), Some(ORG));
-        assert_eq!(match_route(&format!("/prod{path}"), Some("prod")), Some(ORG));
+        assert_eq!(
+            match_route(&format!("/prod{path}"), Some("prod")),
+            Some(ORG)
+        );
         assert_eq!(match_route(&format!("/prod{path}"), None), None);
         assert_eq!(match_route(&format!("/test{path}"), Some("prod")), None);
-        assert_eq!(match_route(&format!("/$default{path}"), Some("$default")), None);
+        assert_eq!(
+            match_route(&format!("/$default{path}"), Some("$default")),
+            None
+        );
     }
 
     #[test]
@@ -192,7 +198,12 @@ mod tests {
     fn org_ids_are_uuids_in_any_case_made_canonical() {
         let upper = ORG.to_uppercase();
         assert_eq!(parse_org(&upper).unwrap().to_string(), ORG);
-        assert_eq!(parse_org("2489e9ad%2D2ee2-8e00-8ec9-32d5f69181c0").unwrap().to_string(), ORG);
+        assert_eq!(
+            parse_org("2489e9ad%2D2ee2-8e00-8ec9-32d5f69181c0")
+                .unwrap()
+                .to_string(),
+            ORG
+        );
     }
 
     #[test]
@@ -209,14 +220,30 @@ mod tests {
             "%zz",
         ] {
             let error = parse_org(bad).unwrap_err();
-            assert_eq!((error.field, error.code), ("orgID", "invalid_format"), "{bad}");
+            assert_eq!(
+                (error.field, error.code),
+                ("orgID", "invalid_format"),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn no_query_gives_the_defaults() {
-        assert_eq!(parse_query(None), Ok(ListQuery { cursor: None, limit: 50 }));
-        assert_eq!(parse_query(Some("")), Ok(ListQuery { cursor: None, limit: 50 }));
+        assert_eq!(
+            parse_query(None),
+            Ok(ListQuery {
+                cursor: None,
+                limit: 50
+            })
+        );
+        assert_eq!(
+            parse_query(Some("")),
+            Ok(ListQuery {
+                cursor: None,
+                limit: 50
+            })
+        );
     }
 
     #[test]
@@ -224,7 +251,10 @@ mod tests {
         let query = parse_query(Some(&format!("cursor={}&limit=7", ORG.to_uppercase())));
         assert_eq!(
             query,
-            Ok(ListQuery { cursor: Some(Uuid::parse_str(ORG).unwrap()), limit: 7 })
+            Ok(ListQuery {
+                cursor: Some(Uuid::parse_str(ORG).unwrap()),
+                limit: 7
+            })
         );
     }
 
@@ -233,8 +263,14 @@ mod tests {
         assert_eq!(parse_query(Some("limit=1")).unwrap().limit, 1);
         assert_eq!(parse_query(Some("limit=100")).unwrap().limit, 100);
         assert_eq!(parse_query(Some("limit=007")).unwrap().limit, 7);
-        assert_eq!(fields(parse_query(Some("limit=0"))), [("limit", "out_of_range")]);
-        assert_eq!(fields(parse_query(Some("limit=101"))), [("limit", "out_of_range")]);
+        assert_eq!(
+            fields(parse_query(Some("limit=0"))),
+            [("limit", "out_of_range")]
+        );
+        assert_eq!(
+            fields(parse_query(Some("limit=101"))),
+            [("limit", "out_of_range")]
+        );
         assert_eq!(
             fields(parse_query(Some("limit=99999999999999999999999999"))),
             [("limit", "out_of_range")]
@@ -243,19 +279,27 @@ mod tests {
 
     #[test]
     fn limit_must_be_a_plain_decimal_integer() {
-        for bad in ["", "-1", "+5", "1.0", "1e2", "0x10", "%205", "5%20", "+5", "five", "５"] {
+        for bad in [
+            "", "-1", "+5", "1.0", "1e2", "0x10", "%205", "5%20", "+5", "five", "５",
+        ] {
             assert_eq!(
                 fields(parse_query(Some(&format!("limit={bad}")))),
                 [("limit", "invalid_format")],
                 "{bad}"
             );
         }
-        assert_eq!(fields(parse_query(Some("limit"))), [("limit", "invalid_format")]);
+        assert_eq!(
+            fields(parse_query(Some("limit"))),
+            [("limit", "invalid_format")]
+        );
     }
 
     #[test]
     fn a_repeated_parameter_is_refused() {
-        assert_eq!(fields(parse_query(Some("limit=5&limit=5"))), [("limit", "repeated")]);
+        assert_eq!(
+            fields(parse_query(Some("limit=5&limit=5"))),
+            [("limit", "repeated")]
+        );
         assert_eq!(
             fields(parse_query(Some(&format!("cursor={ORG}&cursor={ORG}")))),
             [("cursor", "repeated")]
@@ -264,9 +308,18 @@ mod tests {
 
     #[test]
     fn a_bad_percent_escape_is_refused() {
-        assert_eq!(fields(parse_query(Some("limit=%zz"))), [("limit", "invalid_encoding")]);
-        assert_eq!(fields(parse_query(Some("cursor=%"))), [("cursor", "invalid_encoding")]);
-        assert_eq!(fields(parse_query(Some("cursor=%ff"))), [("cursor", "invalid_encoding")]);
+        assert_eq!(
+            fields(parse_query(Some("limit=%zz"))),
+            [("limit", "invalid_encoding")]
+        );
+        assert_eq!(
+            fields(parse_query(Some("cursor=%"))),
+            [("cursor", "invalid_encoding")]
+        );
+        assert_eq!(
+            fields(parse_query(Some("cursor=%ff"))),
+            [("cursor", "invalid_encoding")]
+        );
     }
 
     #[test]

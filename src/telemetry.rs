@@ -1,5 +1,6 @@
 //! Log setup: one line per request, JSON when Lambda asks for it, and no secrets at any level.
 
+use std::io::IsTerminal;
 use std::str::FromStr;
 
 use tracing::Level;
@@ -26,7 +27,8 @@ pub fn init() {
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter_from_env())
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal());
     // `try_init` fails only when a subscriber is already set, which is fine to keep.
     let _ = if json {
         builder.json().flatten_event(true).try_init()

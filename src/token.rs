@@ -27,7 +27,9 @@ pub struct Token {
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Token")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -42,7 +44,12 @@ impl Token {
             return None;
         }
         let (signed, checksum) = text.split_at(TOKEN_LEN - CHECKSUM_WIDTH);
-        if checksum != encode(&crc32fast::hash(signed.as_bytes()).to_be_bytes(), CHECKSUM_WIDTH) {
+        if checksum
+            != encode(
+                &crc32fast::hash(signed.as_bytes()).to_be_bytes(),
+                CHECKSUM_WIDTH,
+            )
+        {
             return None;
         }
         let id_digits = &signed[MARKER.len() + SECRET_WIDTH..];
@@ -143,8 +150,11 @@ mod tests {
         assert!(token.expose().starts_with("aet_"));
         assert_eq!(token.prefix(), &token.expose()[..12]);
         let id_part = &token.expose()[47..69];
-        assert_eq!(decode(id_part).unwrap(), BigUint::from(token.id().as_u128()));
-        let crc = crc32fast::hash(token.expose()[..69].as_bytes());
+        assert_eq!(
+            decode(id_part).unwrap(),
+            BigUint::from(token.id().as_u128())
+        );
+        let crc = crc32fast::hash(&token.expose().as_bytes()[..69]);
         assert_eq!(decode(&token.expose()[69..]).unwrap(), BigUint::from(crc));
     }
 
@@ -166,7 +176,10 @@ mod tests {
     fn parse_round_trips_generated_tokens() {
         for _ in 0..200 {
             let token = Token::generate().unwrap();
-            assert_eq!(Token::parse(token.expose()).map(|t| t.id()), Some(token.id()));
+            assert_eq!(
+                Token::parse(token.expose()).map(|t| t.id()),
+                Some(token.id())
+            );
             assert_eq!(token.id().get_version_num(), 7);
         }
     }

@@ -85,7 +85,11 @@ async fn run(store: &DynamoStore, command: Command) -> Result<(), String> {
             let mut all = Vec::new();
             loop {
                 let page = store
-                    .page(org, all.last().map(|t: &api_tokens::store::TokenSummary| t.id), 100)
+                    .page(
+                        org,
+                        all.last().map(|t: &api_tokens::store::TokenSummary| t.id),
+                        100,
+                    )
                     .await
                     .map_err(describe)?;
                 let done = page.len() < 100;
@@ -139,7 +143,10 @@ async fn create(
     if name.is_empty() || name.chars().count() > 100 {
         return Err("--name must be 1 to 100 characters".into());
     }
-    if scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
+    if scopes
+        .iter()
+        .any(|s| s.is_empty() || s.contains(char::is_whitespace))
+    {
         return Err("a --scope must be a non-empty word".into());
     }
     let now = Utc::now().trunc_subsecs(0);

@@ -1,0 +1,861 @@
+//! The handler's behaviour, from API Gateway events over the in-memory store. One rule each.
+
+mod common;
+
+use std::time::Duration;
+
+use api_tokens::gateway::{GatewayResponse, function};
+use api_tokens::memory::{MemoryStore, Operation};
+use api_tokens::store::{Credential, StoreError, TokenRecord, TokenStore, TokenSummary};
+use api_tokens::token::Token;
+use chrono::{DateTime, TimeDelta, Utc};
+use common::*;
+use lambda_http::{Context, LambdaEvent};
+use uuid::Uuid;
+
+/// A store with the admin token of ORG_A (number 0) and `others` more tokens of ORG_A.
+fn store_with(others: u32) -> (MemoryStore, Token, Vec<TokenRecord>) {
+    let store = MemoryStore::new();
+    let (admin, record) = minted(ORG_A, 0, &["admin"]);
+    let mut records = vec![record.clone()];
+    store.insert(record);
+    for n in 1..=others {
+        let (_, record) = minted(ORG_A, n, &["api_tokens:read"]);
+        records.push(record.clone());
+        store.insert(record);
+    }
+    (store, admin, records)
+}
+
+fn with_token(store: &MemoryStore, org: Uuid, n: u32, scopes: &[&str]) -> (Token, TokenRecord) {
+    let (token, record) = minted(org, n, scopes);
+    store.insert(record.clone());
+    (token, record)
+}
+
+// Routing
+
+#[tokio::test]
+async fn serves_the_route_from_an_http_api_event() {
+    let (store, admin, records) = store_with(2);
+    let answer = Call::list(ORG_A, &admin).send(&store).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.ids(), newest_first(&records));
+}
+
+#[tokio::test]
+async fn serves_the_route_from_a_rest_api_event_without_the_stage_in_the_path() {
+    let (store, admin, records) = store_with(2);
+    let request = Call::list(ORG_A, &admin).rest_api("prod");
+    let answer = Answer::from(api_tokens::handle(&store, request).await);
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.ids(), newest_first(&records));
+}
+
+#[tokio::test]
+async fn serves_the_route_from_a_rest_api_event_with_the_stage_in_the_path() {
+    let (store, admin, records) = store_with(2);
+    let mut call = Call::list(ORG_A, &admin);
+    call.path = format!("/prod{}", call.path);
+    let answer = Answer::from(api_tokens::handle(&store, call.rest_api("prod")).await);
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.ids(), newest_first(&records));
+}
+
+#[tokio::test]
+async fn routes_from_the_path_even_without_path_parameters() {
+    // `cargo lambda watch` sends HTTP API events with empty pathParameters.
+    let (store, admin, _) = store_with(0);
+    let event = Call::list(ORG_A, &admin).http_api_event();
+    assert!(event.get("pathParameters").is_none());
+    let answer = Answer::from(api_tokens::handle(&store, to_request(&event)).await);
+    assert_eq!(answer.status, 200);
+}
+
+#[tokio::test]
+async fn an_unknown_path_is_404_in_the_envelope() {
+    let (store, admin, _) = store_with(0);
+    for path in [
+        "/".to_owned(),
+        "/api/v1/organizations".to_owned(),
+        format!("{}/", tokens_path(ORG_A)),
+        format!("/api/v1/organizations/{ORG_A}/api-tokens/x"),
+        format!("/api/v1/organizations/{ORG_A}/tokens"),
+    ] {
+        let answer = Call::get(path.as_str()).bearer(&admin).send(&store).await;
+        assert_eq!(answer.status, 404, "{path}");
+        assert_eq!(answer.error_code(), "not_found");
+        assert!(answer.body["error"]["message"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn another_method_on_the_route_is_405_with_allow_get() {
+    let (store, admin, _) = store_with(0);
+    for method in ["POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] {
+        let answer = Call::list(ORG_A, &admin).method(method).send(&store).await;
+        assert_eq!(answer.status, 405, "{method}");
+        assert_eq!(answer.header("allow"), Some("GET"));
+        assert_eq!(answer.error_code(), "method_not_allowed");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_even_without_credentials() {
+    let store = MemoryStore::new();
+    let answer = Call::get(tokens_path(ORG_A))
+        .method("POST")
+        .send(&store)
+        .await;
+    assert_eq!(answer.status, 405);
+    assert_eq!(store.calls(), (0, 0, 0));
+}
+
+// Parameters
+
+#[tokio::test]
+async fn an_uppercase_org_id_is_served_in_canonical_form() {
+    let (store, admin, _) = store_with(1);
+    let upper = ORG_A.to_string().to_uppercase();
+    let answer = Call::get(tokens_path(&upper))
+        .bearer(&admin)
+        .send(&store)
+        .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body["items"][0]["org_id"], ORG_A.to_string());
+}
+
+#[tokio::test]
+async fn an_uppercase_cursor_is_accepted() {
+    let (store, admin, records) = store_with(4);
+    let ids = newest_first(&records);
+    let answer = Call::list(ORG_A, &admin)
+        .query("cursor", &ids[1].to_uppercase())
+        .send(&store)
+        .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.ids(), ids[2..].to_vec());
+}
+
+#[tokio::test]
+async fn the_default_limit_is_fifty() {
+    let (store, admin, _) = store_with(60);
+    let answer = Call::list(ORG_A, &admin).send(&store).await;
+    assert_eq!(answer.ids().len(), 50);
+    assert!(answer.next_cursor().is_some());
+}
+
+#[tokio::test]
+async fn limits_one_and_one_hundred_are_accepted() {
+    let (store, admin, _) = store_with(120);
+    for (limit, expected) in [("1", 1), ("100", 100)] {
+        let answer = Call::list(ORG_A, &admin)
+            .query("limit", limit)
+            .send(&store)
+            .await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.ids().len(), expected);
+    }
+}
+
+#[tokio::test]
+async fn a_bad_limit_is_400_naming_limit() {
+    let (store, admin, _) = store_with(0);
+    for bad in [
+        "",
+        "0",
+        "101",
+        "-1",
+        "+1",
+        "1.5",
+        "1e2",
+        "%201",
+        "1%20",
+        "abc",
+        "99999999999999999999999",
+        "%zz",
+        "1,2",
+    ] {
+        let answer = Call::list(ORG_A, &admin)
+            .query("limit", bad)
+            .send(&store)
+            .await;
+        assert_eq!(answer.status, 400, "limit={bad}");
+        assert_eq!(answer.error_code(), "invalid_request");
+        assert_eq!(answer.detail_fields(), ["limit"], "limit={bad}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_cursor_is_400_naming_cursor() {
+    let (store, admin, _) = store_with(0);
+    for bad in [
+        "",
+        "x",
+        "019d9103-3600-7ce7-a2cf-1ae045989cf",
+        "019d91033600",
+        "%zz",
+    ] {
+        let answer = Call::list(ORG_A, &admin)
+            .query("cursor", bad)
+            .send(&store)
+            .await;
+        assert_eq!(answer.status, 400, "cursor={bad}");
+        assert_eq!(answer.detail_fields(), ["cursor"], "cursor={bad}");
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_parameter_is_400() {
+    let (store, admin, _) = store_with(0);
+    let answer = Call::list(ORG_A, &admin)
+        .query("limit", "5")
+        .query("limit", "5")
+        .send(&store)
+        .await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.detail_fields(), ["limit"]);
+}
+
+#[tokio::test]
+async fn every_bad_field_is_named_in_one_answer() {
+    let (store, admin, _) = store_with(0);
+    let answer = Call::get(tokens_path("not-a-uuid"))
+        .bearer(&admin)
+        .query("cursor", "nope")
+        .query("limit", "0")
+        .send(&store)
+        .await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.detail_fields(), ["orgID", "cursor", "limit"]);
+    for detail in answer.body["error"]["details"].as_array().unwrap() {
+        assert!(detail["code"].is_string() && detail["message"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn a_bad_org_id_is_400_without_a_store_call() {
+    let (store, admin, _) = store_with(0);
+    let answer = Call::get(tokens_path("2489e9ad2ee28e008ec932d5f69181c0"))
+        .bearer(&admin)
+        .send(&store)
+        .await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.detail_fields(), ["orgID"]);
+    assert_eq!(store.calls(), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn unknown_query_parameters_are_ignored() {
+    let (store, admin, _) = store_with(1);
+    let answer = Call::list(ORG_A, &admin)
+        .query("expand", "all")
+        .send(&store)
+        .await;
+    assert_eq!(answer.status, 200);
+}
+
+// Authentication
+
+#[tokio::test]
+async fn a_missing_authorization_header_is_401_with_a_bare_challenge() {
+    let (store, _, _) = store_with(0);
+    let answer = Call::get(tokens_path(ORG_A)).send(&store).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.error_code(), "invalid_credentials");
+    assert_eq!(
+        answer.body["error"]["message"],
+        "Missing or invalid credentials."
+    );
+    assert_eq!(
+        answer.header("www-authenticate"),
+        Some("Bearer realm=\"aether\"")
+    );
+}
+
+#[tokio::test]
+async fn another_scheme_is_401_with_a_bare_challenge() {
+    let (store, admin, _) = store_with(0);
+    for value in [
+        format!("Basic {}", admin.expose()),
+        admin.expose().to_owned(),
+        "Bearer".into(),
+    ] {
+        let answer = Call::get(tokens_path(ORG_A))
+            .header("authorization", &value)
+            .send(&store)
+            .await;
+        assert_eq!(answer.status, 401);
+        assert_eq!(
+            answer.header("www-authenticate"),
+            Some("Bearer realm=\"aether\"")
+        );
+    }
+    assert_eq!(store.calls(), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let (store, admin, _) = store_with(0);
+    for scheme in ["bearer", "BEARER", "bEaReR"] {
+        let answer = Call::get(tokens_path(ORG_A))
+            .header("authorization", &format!("{scheme} {}", admin.expose()))
+            .send(&store)
+            .await;
+        assert_eq!(answer.status, 200, "{scheme}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_with_a_bad_checksum_is_401_with_zero_store_calls() {
+    let (store, admin, _) = store_with(0);
+    let mut text = admin.expose().to_owned();
+    let last = if text.ends_with('0') { "1" } else { "0" };
+    text.replace_range(74..75, last);
+    let answer = Call::get(tokens_path(ORG_A))
+        .header("authorization", &format!("Bearer {text}"))
+        .send(&store)
+        .await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        answer.header("www-authenticate"),
+        Some("Bearer realm=\"aether\", error=\"invalid_token\"")
+    );
+    assert_eq!(store.calls(), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn malformed_tokens_are_401_with_zero_store_calls() {
+    let (store, admin, _) = store_with(0);
+    let text = admin.expose();
+    for bad in [
+        "x".to_owned(),
+        format!("{text}x"),
+        text[..74].to_owned(),
+        text.replacen("aet_", "abc_", 1),
+        format!(" {text}"),
+        format!("{} ", &text[..74]),
+        format!("{}-{}", &text[..10], &text[11..]),
+    ] {
+        let answer = Call::get(tokens_path(ORG_A))
+            .header("authorization", &format!("Bearer {bad}"))
+            .send(&store)
+            .await;
+        assert_eq!(answer.status, 401, "{bad}");
+    }
+    assert_eq!(store.calls(), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_401() {
+    let (store, admin, _) = store_with(0);
+    let call = Call::get(tokens_path(ORG_A)).bearer(&admin).bearer(&admin);
+    let rest = invoke(&store, call.rest_api_event("prod")).await;
+    assert_eq!(rest["statusCode"], 401);
+    // An HTTP API joins them with a comma, which no token contains.
+    assert_eq!(call.send(&store).await.status, 401);
+    assert_eq!(store.calls(), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn an_unknown_token_id_is_401() {
+    let (store, _, _) = store_with(0);
+    let (stranger, _) = minted(ORG_A, 99, &["admin"]);
+    let answer = Call::list(ORG_A, &stranger).send(&store).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.error_code(), "invalid_credentials");
+}
+
+#[tokio::test]
+async fn a_known_id_with_another_secret_is_401() {
+    let (store, admin, _) = store_with(0);
+    let forged = Token::assemble(admin.id(), &[9u8; 32]);
+    let answer = Call::list(ORG_A, &forged).send(&store).await;
+    assert_eq!(answer.status, 401);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_401() {
+    let store = MemoryStore::new();
+    let (token, mut record) = minted(ORG_A, 1, &["admin"]);
+    record.expires_at = Some(Utc::now() - TimeDelta::seconds(1));
+    store.insert(record);
+    let answer = Call::list(ORG_A, &token).send(&store).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        answer.header("www-authenticate"),
+        Some("Bearer realm=\"aether\", error=\"invalid_token\"")
+    );
+}
+
+#[tokio::test]
+async fn a_token_expiring_later_is_accepted() {
+    let store = MemoryStore::new();
+    let (token, mut record) = minted(ORG_A, 1, &["admin"]);
+    record.expires_at = Some(Utc::now() + TimeDelta::minutes(5));
+    store.insert(record);
+    assert_eq!(Call::list(ORG_A, &token).send(&store).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_token_without_the_scope_is_403() {
+    let store = MemoryStore::new();
+    for (n, scopes) in [(1, vec!["billing:read"]), (2, vec![])] {
+        let (token, _) = with_token(&store, ORG_A, n, &scopes);
+        let answer = Call::list(ORG_A, &token).send(&store).await;
+        assert_eq!(answer.status, 403);
+        assert_eq!(answer.error_code(), "insufficient_scope");
+        assert_eq!(
+            answer.header("www-authenticate"),
+            Some(
+                "Bearer realm=\"aether\", error=\"insufficient_scope\", scope=\"api_tokens:read\""
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn read_write_and_admin_scopes_may_list() {
+    let store = MemoryStore::new();
+    for (n, scope) in [
+        (1, "api_tokens:read"),
+        (2, "api_tokens:write"),
+        (3, "admin"),
+    ] {
+        let (token, _) = with_token(&store, ORG_A, n, &["other:scope", scope]);
+        assert_eq!(
+            Call::list(ORG_A, &token).send(&store).await.status,
+            200,
+            "{scope}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_of_org_a_on_org_b_gets_no_data_and_no_hint_that_org_b_exists() {
+    let (store, token_a, _) = store_with(0);
+    with_token(&store, ORG_B, 1, &["admin"]);
+    let on_b = Call::list(ORG_B, &token_a).send(&store).await;
+    let (stranger, _) = minted(ORG_B, 50, &["admin"]);
+    let unknown = Call::list(ORG_B, &stranger).send(&store).await;
+    let nowhere = Call::list(Uuid::from_u128(42), &token_a).send(&store).await;
+    assert_eq!(on_b.status, 401);
+    for other in [&unknown, &nowhere] {
+        assert_eq!(on_b.status, other.status);
+        assert_eq!(on_b.text, other.text);
+        assert_eq!(on_b.headers, other.headers);
+    }
+    assert_eq!(
+        store.page_calls.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+}
+
+#[tokio::test]
+async fn authentication_runs_before_query_validation() {
+    let (store, _, _) = store_with(0);
+    let answer = Call::get(tokens_path(ORG_A))
+        .query("limit", "0")
+        .send(&store)
+        .await;
+    assert_eq!(answer.status, 401);
+    let (stranger, _) = minted(ORG_A, 99, &["admin"]);
+    let answer = Call::list(ORG_A, &stranger)
+        .query("limit", "0")
+        .send(&store)
+        .await;
+    assert_eq!(answer.status, 401);
+}
+
+// The page
+
+#[tokio::test]
+async fn items_carry_exactly_the_seeds_fields() {
+    let store = MemoryStore::new();
+    let (token, mut record) = minted(ORG_A, 1, &["admin", "b:c"]);
+    record.expires_at = Some("2099-01-01T00:00:00Z".parse().unwrap());
+    record.last_used_at = Some("2026-04-15T12:00:00.250Z".parse().unwrap());
+    store.insert(record.clone());
+    let answer = Call::list(ORG_A, &token).send(&store).await;
+    let item = &answer.body["items"][0];
+    let order = [
+        "id",
+        "org_id",
+        "name",
+        "prefix",
+        "scopes",
+        "last_used_at",
+        "expires_at",
+        "created_at",
+    ];
+    assert_eq!(item.as_object().unwrap().len(), order.len());
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|key| answer.text.find(&format!("\"{key}\":")).unwrap())
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "fields out of the seed's order"
+    );
+    assert_eq!(item["id"], record.id.to_string());
+    assert_eq!(item["name"], "token-1");
+    assert_eq!(item["prefix"], token.prefix());
+    assert_eq!(item["scopes"], serde_json::json!(["admin", "b:c"]));
+    assert_eq!(item["expires_at"], "2099-01-01T00:00:00Z");
+    assert_eq!(item["created_at"], "2026-04-15T12:00:01Z");
+    assert!(answer.text.starts_with("{\"items\":[") && answer.text.contains("],\"next_cursor\":"));
+    assert_eq!(answer.body.as_object().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn absent_timestamps_are_null() {
+    let store = MemoryStore::new();
+    let (reader, _) = with_token(&store, ORG_A, 2, &["admin"]);
+    with_token(&store, ORG_A, 1, &[]);
+    let answer = Call::list(ORG_A, &reader).send(&store).await;
+    let older = &answer.body["items"][1];
+    assert!(older["last_used_at"].is_null());
+    assert!(older["expires_at"].is_null());
+}
+
+#[tokio::test]
+async fn timestamps_are_rfc3339_utc_with_z() {
+    let (store, admin, _) = store_with(3);
+    let answer = Call::list(ORG_A, &admin).send(&store).await;
+    for item in answer.body["items"].as_array().unwrap() {
+        for field in ["created_at", "last_used_at", "expires_at"] {
+            if let Some(text) = item[field].as_str() {
+                assert!(text.ends_with('Z'), "{text}");
+                DateTime::parse_from_rfc3339(text).unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn pages_are_newest_first_and_cover_every_token_once() {
+    let (store, admin, records) = store_with(24);
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut call = Call::list(ORG_A, &admin).query("limit", "7");
+        if let Some(c) = &cursor {
+            call = call.query("cursor", c);
+        }
+        let answer = call.send(&store).await;
+        assert_eq!(answer.status, 200);
+        assert!(!answer.ids().is_empty(), "an empty page");
+        seen.extend(answer.ids());
+        cursor = answer.next_cursor();
+        if cursor.is_none() {
+            break;
+        }
+        assert_eq!(cursor.as_deref(), seen.last().map(String::as_str));
+    }
+    assert_eq!(seen, newest_first(&records));
+}
+
+#[tokio::test]
+async fn an_exact_multiple_of_the_limit_ends_without_an_empty_page() {
+    let (store, admin, records) = store_with(9);
+    let first = Call::list(ORG_A, &admin)
+        .query("limit", "5")
+        .send(&store)
+        .await;
+    let cursor = first.next_cursor().unwrap();
+    let last = Call::list(ORG_A, &admin)
+        .query("limit", "5")
+        .query("cursor", &cursor)
+        .send(&store)
+        .await;
+    assert_eq!(last.ids().len(), 5);
+    assert_eq!(last.next_cursor(), None);
+    assert_eq!([first.ids(), last.ids()].concat(), newest_first(&records));
+}
+
+#[tokio::test]
+async fn a_cursor_that_matches_no_item_is_a_position() {
+    let (store, admin, records) = store_with(4);
+    let ids = newest_first(&records);
+    // Between the 2nd and 3rd newest ids, matching neither.
+    let between = Uuid::parse_str(&ids[1]).unwrap().as_u128() - 1;
+    let answer = Call::list(ORG_A, &admin)
+        .query("cursor", &Uuid::from_u128(between).to_string())
+        .send(&store)
+        .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.ids(), ids[2..].to_vec());
+}
+
+#[tokio::test]
+async fn a_cursor_past_the_end_gives_an_empty_last_page() {
+    let (store, admin, _) = store_with(2);
+    let answer = Call::list(ORG_A, &admin)
+        .query("cursor", &Uuid::nil().to_string())
+        .send(&store)
+        .await;
+    assert_eq!(answer.status, 200);
+    assert!(answer.ids().is_empty());
+    assert_eq!(answer.body["next_cursor"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn a_page_makes_one_credential_read_and_one_page_read() {
+    let (store, admin, _) = store_with(3);
+    Call::list(ORG_A, &admin).send(&store).await;
+    assert_eq!(store.calls(), (1, 1, 1));
+}
+
+// last_used_at
+
+#[tokio::test]
+async fn a_first_use_records_last_used_at() {
+    let (store, admin, _) = store_with(0);
+    let before = Utc::now() - TimeDelta::seconds(1);
+    Call::list(ORG_A, &admin).send(&store).await;
+    let used = store.get(ORG_A, admin.id()).unwrap().last_used_at.unwrap();
+    assert!(used >= before && used <= Utc::now());
+}
+
+#[tokio::test]
+async fn a_use_within_a_minute_writes_nothing() {
+    let (store, admin, _) = store_with(0);
+    Call::list(ORG_A, &admin).send(&store).await;
+    Call::list(ORG_A, &admin).send(&store).await;
+    assert_eq!(
+        store.touch_calls.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_use_after_a_minute_writes_again() {
+    let store = MemoryStore::new();
+    let (token, mut record) = minted(ORG_A, 1, &["admin"]);
+    let old = Utc::now() - TimeDelta::seconds(61);
+    record.last_used_at = Some(old);
+    store.insert(record);
+    Call::list(ORG_A, &token).send(&store).await;
+    assert!(store.get(ORG_A, token.id()).unwrap().last_used_at.unwrap() > old);
+}
+
+#[tokio::test]
+async fn a_failed_last_used_at_write_does_not_fail_the_request() {
+    let (store, admin, _) = store_with(1);
+    store.fail(Operation::Touch, StoreError::Unavailable("down".into()));
+    let answer = Call::list(ORG_A, &admin).send(&store).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.ids().len(), 2);
+}
+
+/// A store whose page read and last_used_at write each wait for the other to start.
+struct Rendezvous {
+    inner: MemoryStore,
+    both: tokio::sync::Barrier,
+}
+
+impl TokenStore for Rendezvous {
+    async fn credential(&self, org: Uuid, id: Uuid) -> Result<Option<Credential>, StoreError> {
+        self.inner.credential(org, id).await
+    }
+    async fn page(
+        &self,
+        org: Uuid,
+        after: Option<Uuid>,
+        count: usize,
+    ) -> Result<Vec<TokenSummary>, StoreError> {
+        self.both.wait().await;
+        self.inner.page(org, after, count).await
+    }
+    async fn touch(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+        stale: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.both.wait().await;
+        self.inner.touch(org, id, now, stale).await
+    }
+}
+
+#[tokio::test]
+async fn last_used_at_is_written_while_the_page_is_read() {
+    let (inner, admin, _) = store_with(1);
+    let store = Rendezvous {
+        inner,
+        both: tokio::sync::Barrier::new(2),
+    };
+    let answer = tokio::time::timeout(
+        Duration::from_secs(2),
+        Call::list(ORG_A, &admin).send(&store),
+    )
+    .await
+    .expect("the write and the read ran one after the other");
+    assert_eq!(answer.status, 200);
+}
+
+// Failures and headers
+
+#[tokio::test]
+async fn every_response_is_json_and_not_cached() {
+    let (store, admin, _) = store_with(1);
+    let calls = [
+        Call::list(ORG_A, &admin),
+        Call::get(tokens_path(ORG_A)),
+        Call::list(ORG_A, &admin).query("limit", "0"),
+        Call::get("/nope"),
+        Call::list(ORG_A, &admin).method("POST"),
+    ];
+    for call in calls {
+        let answer = call.send(&store).await;
+        assert_eq!(
+            answer.header("content-type"),
+            Some("application/json"),
+            "{call:?}"
+        );
+        assert_eq!(answer.header("cache-control"), Some("no-store"), "{call:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unavailable_store_is_503_with_retry_after() {
+    let (store, admin, _) = store_with(1);
+    store.fail_all(StoreError::Unavailable(
+        "connection refused to 10.0.0.1".into(),
+    ));
+    let answer = Call::list(ORG_A, &admin).send(&store).await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.error_code(), "service_unavailable");
+    assert_eq!(answer.header("retry-after"), Some("1"));
+    assert!(!answer.text.contains("refused"));
+}
+
+#[tokio::test]
+async fn a_throttled_page_read_is_503() {
+    let (store, admin, _) = store_with(1);
+    store.fail(
+        Operation::Page,
+        StoreError::Unavailable("ThrottlingException".into()),
+    );
+    let answer = Call::list(ORG_A, &admin).send(&store).await;
+    assert_eq!(answer.status, 503);
+}
+
+#[tokio::test]
+async fn other_store_failures_are_500_without_their_text() {
+    let (store, admin, _) = store_with(1);
+    for error in [
+        StoreError::Failed("ResourceNotFoundException: table api_tokens".into()),
+        StoreError::Malformed("token item x: missing field `name`".into()),
+    ] {
+        store.fail(Operation::Page, error);
+        let answer = Call::list(ORG_A, &admin).send(&store).await;
+        assert_eq!(answer.status, 500);
+        assert_eq!(answer.error_code(), "internal_error");
+        assert!(!answer.text.contains("api_tokens") && !answer.text.contains("name`"));
+    }
+}
+
+/// A store that never answers.
+struct Hanging;
+
+impl TokenStore for Hanging {
+    async fn credential(&self, _: Uuid, _: Uuid) -> Result<Option<Credential>, StoreError> {
+        std::future::pending().await
+    }
+    async fn page(
+        &self,
+        _: Uuid,
+        _: Option<Uuid>,
+        _: usize,
+    ) -> Result<Vec<TokenSummary>, StoreError> {
+        std::future::pending().await
+    }
+    async fn touch(
+        &self,
+        _: Uuid,
+        _: Uuid,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_never_answers_is_503_within_three_seconds() {
+    let (_, admin, _) = store_with(0);
+    let started = tokio::time::Instant::now();
+    let answer = Call::list(ORG_A, &admin).send(&Hanging).await;
+    assert_eq!(answer.status, 503);
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn no_response_carries_a_secret_hash_or_a_token() {
+    let (store, admin, records) = store_with(3);
+    let answer = Call::list(ORG_A, &admin).send(&store).await;
+    assert!(!answer.text.contains("secret_hash"));
+    assert!(!answer.text.contains(admin.expose()));
+    for record in &records {
+        assert!(!answer.text.contains(&record.secret_hash));
+    }
+}
+
+// The Lambda entry point
+
+async fn invoke(store: &MemoryStore, event: serde_json::Value) -> serde_json::Value {
+    let response: GatewayResponse = function(store, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    serde_json::to_value(response).unwrap()
+}
+
+#[tokio::test]
+async fn http_api_events_get_http_api_responses() {
+    let (store, admin, _) = store_with(1);
+    let response = invoke(&store, Call::list(ORG_A, &admin).http_api_event()).await;
+    assert_eq!(response["statusCode"], 200);
+    assert_eq!(response["headers"]["content-type"], "application/json");
+    assert_eq!(response["isBase64Encoded"], false);
+}
+
+#[tokio::test]
+async fn rest_api_events_get_rest_api_responses() {
+    let (store, admin, _) = store_with(1);
+    let response = invoke(&store, Call::list(ORG_A, &admin).rest_api_event("prod")).await;
+    assert_eq!(response["statusCode"], 200);
+    assert_eq!(
+        response["multiValueHeaders"]["content-type"][0],
+        "application/json"
+    );
+}
+
+#[tokio::test]
+async fn an_event_that_is_not_from_api_gateway_is_400() {
+    let store = MemoryStore::new();
+    let response = invoke(&store, serde_json::json!({"hello": "world"})).await;
+    assert_eq!(response["statusCode"], 400);
+}
+
+#[tokio::test]
+async fn an_unusable_host_header_is_400_not_a_panic() {
+    let (store, admin, _) = store_with(0);
+    let event = Call::list(ORG_A, &admin)
+        .header("host", "exa mple")
+        .http_api_event();
+    let response = invoke(&store, event).await;
+    assert_eq!(response["statusCode"], 400);
+    let body: serde_json::Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "invalid_request");
+}
+
+#[tokio::test]
+async fn a_raw_query_that_is_not_a_valid_uri_is_400_not_a_panic() {
+    let (store, admin, _) = store_with(0);
+    let mut event = Call::list(ORG_A, &admin).http_api_event();
+    event["rawQueryString"] = serde_json::json!("limit=5 6\"<>");
+    let response = invoke(&store, event).await;
+    assert_eq!(response["statusCode"], 400);
+}
