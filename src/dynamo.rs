@@ -7,10 +7,10 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
+    ScalarAttributeType, TableStatus,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
@@ -99,10 +99,33 @@ impl DynamoStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ResourceInUseException") => Ok(()),
-            Err(e) => Err(classify("CreateTable", e)),
+            Ok(_) => {}
+            Err(e) if e.code() == Some("ResourceInUseException") => {}
+            Err(e) => return Err(classify("CreateTable", e)),
         }
+        self.wait_until_active().await
+    }
+
+    /// A new table takes writes only once it is ACTIVE.
+    async fn wait_until_active(&self) -> Result<(), StoreError> {
+        for _ in 0..600 {
+            let output = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeTable", e))?;
+            let status = output.table.and_then(|t| t.table_status);
+            if status == Some(TableStatus::Active) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(StoreError::Unavailable(format!(
+            "table {} did not become ACTIVE",
+            self.table
+        )))
     }
 
     /// Writes a new token item; `false` when one with its key exists already.
@@ -257,7 +280,7 @@ fn built(error: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 fn classify<E, R>(operation: &str, error: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     const TRANSIENT: [&str; 6] = [
         "ProvisionedThroughputExceededException",
@@ -274,7 +297,14 @@ where
         }
         _ => false,
     };
-    let text = format!("{operation}: {}", DisplayErrorContext(&error));
+    // Only the Display chain: `DisplayErrorContext` and `Debug` also print the raw HTTP response,
+    // whose body may be an item with its `secret_hash`.
+    let mut text = format!("{operation}: {error}");
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
     if transient {
         StoreError::Unavailable(text)
     } else {

@@ -58,6 +58,11 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:9000")]
         url: String,
     },
+    /// Print one demo token (default: demo-admin of the demo org).
+    DemoToken {
+        #[arg(long, default_value = "demo-admin")]
+        name: String,
+    },
 }
 
 #[tokio::main]
@@ -112,6 +117,11 @@ async fn run(store: &DynamoStore, command: Command) -> Result<(), String> {
         Command::CreateTable => {
             store.create_table().await.map_err(describe)?;
             eprintln!("Table {} is ready.", store.table());
+            Ok(())
+        }
+        Command::DemoToken { name } => {
+            let token = demo::token_named(&name).ok_or(format!("no demo token named {name}"))?;
+            println!("{}", token.expose());
             Ok(())
         }
         Command::SeedDemo { url } => {
