@@ -191,12 +191,19 @@ impl From<lambda_http::Response<lambda_http::Body>> for Answer {
             lambda_http::Body::Text(text) => text,
             other => panic!("expected a text body, got {other:?}"),
         };
-        Answer {
+        let answer = Answer {
             status: parts.status.as_u16(),
             headers: parts.headers,
             body: serde_json::from_str(&text).expect("a JSON body"),
             text,
-        }
+        };
+        // Every response a test sees must also be one the API document allows.
+        assert_conforms(
+            answer.status,
+            |name| answer.header(name).map(String::from),
+            &answer.body,
+        );
+        answer
     }
 }
 
@@ -268,4 +275,81 @@ pub fn newest_first(records: &[TokenRecord]) -> Vec<String> {
     let mut ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
     ids.sort_unstable_by(|a, b| b.cmp(a));
     ids.iter().map(Uuid::to_string).collect()
+}
+
+/// Checks a response against `openapi.yaml`: the status is documented, the body matches the
+/// schema of that status, and the documented headers are there with valid values.
+pub fn assert_conforms(status: u16, header: impl Fn(&str) -> Option<String>, body: &Value) {
+    let doc = openapi();
+    let operation = &doc["paths"]["/api/v1/organizations/{orgID}/api-tokens"]["get"];
+    let response = resolve(doc, &operation["responses"][status.to_string()]);
+    assert!(
+        !response.is_null(),
+        "status {status} is not in openapi.yaml"
+    );
+    assert_eq!(header("content-type").as_deref(), Some("application/json"));
+    let schema = response["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .expect("every response has a schema reference");
+    let errors = validation_errors(schema, body);
+    assert!(
+        errors.is_empty(),
+        "status {status} body {body} breaks openapi.yaml: {errors:?}"
+    );
+    let headers = response["headers"].as_object().cloned().unwrap_or_default();
+    for (name, spec) in headers {
+        let reference = spec["$ref"].as_str().expect("headers are references");
+        let spec = resolve(doc, &spec);
+        let Some(value) = header(&name.to_ascii_lowercase()) else {
+            assert!(
+                spec["required"] != true,
+                "status {status} lacks the header {name}"
+            );
+            continue;
+        };
+        let value = match spec["schema"]["type"].as_str() {
+            Some("integer") => value
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::String(value)),
+            _ => Value::String(value),
+        };
+        let errors = validation_errors(&format!("{reference}/schema"), &value);
+        assert!(
+            errors.is_empty(),
+            "header {name}: {value} breaks openapi.yaml: {errors:?}"
+        );
+    }
+}
+
+pub fn openapi() -> &'static Value {
+    static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml"))
+            .expect("openapi.yaml is readable");
+        serde_saphyr::from_str(&text).expect("openapi.yaml is valid YAML")
+    })
+}
+
+/// Follows a local `$ref`, if any.
+fn resolve<'a>(doc: &'a Value, node: &'a Value) -> &'a Value {
+    match node["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
+        Some(pointer) => doc.pointer(pointer).unwrap_or(&Value::Null),
+        None => node,
+    }
+}
+
+/// Validates against the schema at `reference` inside the document (so its own `$ref`s resolve).
+fn validation_errors(reference: &str, instance: &Value) -> Vec<String> {
+    let mut root = openapi().clone();
+    root["$ref"] = Value::String(reference.to_owned());
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&root)
+        .expect("a valid schema");
+    validator
+        .iter_errors(instance)
+        .map(|e| e.to_string())
+        .collect()
 }
