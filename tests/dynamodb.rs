@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use api_tokens::dynamo::{DynamoStore, sdk_config};
 use api_tokens::store::{TokenRecord, TokenStore};
@@ -300,56 +299,7 @@ async fn a_missing_table_is_500() {
     assert!(!answer.text.contains("no_such_table"));
 }
 
-/// A store whose DynamoDB endpoint is `address`.
-async fn store_at(address: &str) -> DynamoStore {
-    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await)
-        .endpoint_url(format!("http://{address}"))
-        .build();
-    DynamoStore::new(Client::from_conf(config), "api_tokens")
-}
-
-#[tokio::test]
-async fn an_unreachable_store_is_503_within_three_seconds() {
-    // A port that was free a moment ago: connections are refused.
-    let address = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let store = store_at(&address.to_string()).await;
-    let (token, _) = minted(ORG_A, 1, &["admin"]);
-    let started = Instant::now();
-    let answer = Call::list(ORG_A, &token).send(&store).await;
-    assert_eq!(answer.status, 503);
-    assert_eq!(answer.header("retry-after"), Some("1"));
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
-}
-
-#[tokio::test]
-async fn a_store_that_accepts_and_never_answers_is_503_within_three_seconds() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let silent = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    let store = store_at(&address.to_string()).await;
-    let (token, _) = minted(ORG_A, 1, &["admin"]);
-    let started = Instant::now();
-    let answer = Call::list(ORG_A, &token).send(&store).await;
-    assert_eq!(answer.status, 503);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
-    silent.abort();
-}
+// Network faults (refused, silent, slow, throttling, malformed answers) are in tests/faults.rs.
 
 // The admin CLI against the same server
 
