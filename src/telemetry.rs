@@ -6,27 +6,30 @@ use std::str::FromStr;
 use tracing::Level;
 use tracing_subscriber::EnvFilter;
 
-/// Reads `AWS_LAMBDA_LOG_LEVEL` (or `RUST_LOG`) as a plain level for this crate only.
-///
-/// Dependencies stay at `warn` whatever is asked: at debug and trace levels the HTTP and SDK
-/// layers log request and response bodies, and a GetItem response carries `secret_hash`.
-pub fn filter_from_env() -> EnvFilter {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+/// `level` for this crate, `warn` for every dependency whatever is asked: at debug and trace
+/// levels the HTTP and SDK layers log request and response bodies, and a GetItem response
+/// carries `secret_hash`.
+pub fn filter(level: Level) -> EnvFilter {
+    EnvFilter::new(format!("warn,api_tokens={level}"))
+}
+
+/// `AWS_LAMBDA_LOG_LEVEL` (or `RUST_LOG`) as a plain level; `info` when unset or unreadable.
+fn level_from_env() -> Level {
+    std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|text| match text.trim().to_ascii_lowercase().as_str() {
             "fatal" => Some(Level::ERROR),
             other => Level::from_str(other).ok(),
         })
-        .unwrap_or(Level::INFO);
-    EnvFilter::new(format!("warn,api_tokens={level}"))
+        .unwrap_or(Level::INFO)
 }
 
 /// Installs the global subscriber; JSON lines when `AWS_LAMBDA_LOG_FORMAT=JSON`.
 pub fn init() {
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter_from_env())
+        .with_env_filter(filter(level_from_env()))
         .with_target(false)
         .with_ansi(std::io::stdout().is_terminal());
     // `try_init` fails only when a subscriber is already set, which is fine to keep.

@@ -197,6 +197,10 @@ impl From<lambda_http::Response<lambda_http::Body>> for Answer {
             body: serde_json::from_str(&text).expect("a JSON body"),
             text,
         };
+        assert!(
+            !answer.text.contains("secret_hash"),
+            "a body names secret_hash"
+        );
         // Every response a test sees must also be one the API document allows.
         assert_conforms(
             answer.status,
