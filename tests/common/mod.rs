@@ -1,6 +1,8 @@
 //! Builders shared by the tests: API Gateway events, tokens, and the answers they get.
 #![allow(dead_code)]
 
+pub mod fake_dynamo;
+
 use api_tokens::store::{TokenRecord, TokenStore};
 use api_tokens::token::Token;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};

@@ -1,0 +1,199 @@
+//! A scripted fake DynamoDB on 127.0.0.1: enough of the JSON protocol for GetItem, Query and
+//! UpdateItem, and every way of failing that a network service has.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api_tokens::dynamo::{DynamoStore, sdk_config};
+use api_tokens::store::TokenRecord;
+use api_tokens::token::Token;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{ORG_A, minted};
+
+/// What the fake answers to one request.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// Normal DynamoDB answers for the admin token of ORG_A and one more token.
+    Healthy,
+    /// Accept the request and never answer.
+    Silent,
+    /// A healthy answer after this delay.
+    Slow(Duration),
+    /// An HTTP status and a raw body.
+    Raw(u16, String),
+}
+
+pub fn error_body(kind: &str) -> Reply {
+    let status = if kind.contains("InternalServerError") {
+        500
+    } else {
+        400
+    };
+    Reply::Raw(
+        status,
+        json!({ "__type": kind, "message": "injected" }).to_string(),
+    )
+}
+
+/// The fake: `script` picks the reply from the request's number (0, 1, 2, …) and operation.
+pub struct FakeDynamo {
+    pub address: String,
+    operations: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub type Script = Arc<dyn Fn(usize, &str) -> Reply + Send + Sync>;
+
+impl FakeDynamo {
+    pub async fn start(
+        script: impl Fn(usize, &str) -> Reply + Send + Sync + 'static,
+    ) -> FakeDynamo {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, Arc::new(script))
+    }
+
+    pub fn serve(listener: TcpListener, script: Script) -> FakeDynamo {
+        let address = listener.local_addr().unwrap().to_string();
+        let operations = Arc::new(Mutex::new(Vec::new()));
+        let log = operations.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(connection(socket, script.clone(), log.clone()));
+            }
+        });
+        FakeDynamo {
+            address,
+            operations,
+            task,
+        }
+    }
+
+    /// How many requests arrived.
+    pub fn requests(&self) -> usize {
+        self.operations.lock().unwrap().len()
+    }
+
+    /// How many requests of this operation (`GetItem`, `Query`, …) arrived.
+    pub fn count(&self, operation: &str) -> usize {
+        self.operations
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|o| *o == operation)
+            .count()
+    }
+}
+
+impl Drop for FakeDynamo {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn connection(mut socket: TcpStream, script: Script, operations: Arc<Mutex<Vec<String>>>) {
+    let mut buffer = Vec::new();
+    loop {
+        // One request: headers, then Content-Length bytes of body.
+        let header_end = loop {
+            if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buffer[..header_end]).into_owned();
+        let header = |name: &str| {
+            head.lines().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_owned())
+            })
+        };
+        let length: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while buffer.len() < header_end + length {
+            let mut chunk = [0u8; 4096];
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buffer.drain(..header_end + length);
+        let operation = header("x-amz-target").unwrap_or_default();
+        let operation = operation.rsplit('.').next().unwrap_or("").to_owned();
+        let number = {
+            let mut operations = operations.lock().unwrap();
+            operations.push(operation.clone());
+            operations.len() - 1
+        };
+        let (status, body) = match script(number, &operation) {
+            Reply::Silent => {
+                std::future::pending::<()>().await;
+                return;
+            }
+            Reply::Slow(delay) => {
+                tokio::time::sleep(delay).await;
+                (200, healthy(&operation))
+            }
+            Reply::Healthy => (200, healthy(&operation)),
+            Reply::Raw(status, body) => (status, body),
+        };
+        let response = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if socket.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+pub fn admin() -> (Token, TokenRecord) {
+    minted(ORG_A, 0, &["admin"])
+}
+
+pub fn item(record: &TokenRecord) -> Value {
+    let mut item = json!({
+        "org_id": {"S": record.org_id.to_string()},
+        "id": {"S": record.id.to_string()},
+        "name": {"S": record.name},
+        "prefix": {"S": record.prefix},
+        "scopes": {"L": record.scopes.iter().map(|s| json!({"S": s})).collect::<Vec<_>>()},
+        "secret_hash": {"S": record.secret_hash},
+        "created_at": {"S": record.created_at.to_rfc3339()},
+    });
+    if let Some(at) = record.last_used_at {
+        item["last_used_at"] = json!({"S": at.to_rfc3339()});
+    }
+    item
+}
+
+pub fn healthy(operation: &str) -> String {
+    let (_, admin) = admin();
+    let (_, other) = minted(ORG_A, 1, &["api_tokens:read"]);
+    match operation {
+        "GetItem" => json!({ "Item": item(&admin) }),
+        "Query" => json!({ "Items": [item(&other), item(&admin)], "Count": 2, "ScannedCount": 2 }),
+        _ => json!({}),
+    }
+    .to_string()
+}
+
+/// The production store, pointed at `address`.
+pub async fn store_at(address: &str) -> DynamoStore {
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await)
+        .endpoint_url(format!("http://{address}"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .region(Region::new("us-east-1"))
+        .build();
+    DynamoStore::new(Client::from_conf(config), "api_tokens")
+}
