@@ -252,7 +252,8 @@ impl TokenStore for DynamoStore {
     }
 }
 
-fn summary(item: Item) -> Result<TokenSummary, StoreError> {
+/// One listed item, decoded; its id is named when it breaks the contract.
+pub fn summary(item: Item) -> Result<TokenSummary, StoreError> {
     let id = match item.get("id") {
         Some(AttributeValue::S(id)) => id.clone(),
         _ => String::from("without an id"),

@@ -859,3 +859,37 @@ async fn a_raw_query_that_is_not_a_valid_uri_is_400_not_a_panic() {
     let response = invoke(&store, event).await;
     assert_eq!(response["statusCode"], 400);
 }
+
+/// Inputs on which lambda_http's request conversion panics, found by fuzzing (`fuzz/`): each is
+/// answered 400 instead of reaching the runtime as a panic.
+#[tokio::test]
+async fn fuzz_findings_in_request_conversion_are_400() {
+    let (store, admin, _) = store_with(0);
+    let call = Call::list(ORG_A, &admin);
+    let mut events = Vec::new();
+    for host in [
+        "exa mple",
+        ":443",
+        "[::1",
+        "1.2.3.256",
+        "example.test:99999",
+    ] {
+        events.push(call.clone().header("host", host).http_api_event());
+        // REST API events take the host from their request context, so these pass.
+        let rest = call.clone().header("host", host).rest_api_event("prod");
+        assert_eq!(invoke(&store, rest).await["statusCode"], 200, "{host}");
+    }
+    let mut bad_path = call.rest_api_event("prod");
+    bad_path["path"] = serde_json::json!("/api/v1/organizations/a b/api-tokens");
+    events.push(bad_path);
+    let mut bad_raw_path = call.http_api_event();
+    bad_raw_path["rawPath"] = serde_json::json!("/api/v1/organizations/\"x\"/api-tokens");
+    events.push(bad_raw_path);
+    let mut empty_values = call.rest_api_event("prod");
+    empty_values["multiValueQueryStringParameters"] = serde_json::json!({ "limit": [] });
+    events.push(empty_values);
+    for event in events {
+        let response = invoke(&store, event.clone()).await;
+        assert_eq!(response["statusCode"], 400, "{event}");
+    }
+}
