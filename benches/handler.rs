@@ -39,9 +39,9 @@ fn store() -> (MemoryStore, Token, Vec<TokenRecord>) {
             prefix: token.prefix().to_owned(),
             scopes: vec!["api_tokens:read".into(), "metrics:read".into()],
             secret_hash: token.secret_hash(),
-            created_at,
-            expires_at: Some(created_at + TimeDelta::days(365)),
-            last_used_at: (n % 2 == 0).then_some(created_at),
+            created_at: created_at.into(),
+            expires_at: Some((created_at + TimeDelta::days(365)).into()),
+            last_used_at: (n % 2 == 0).then_some(created_at.into()),
         };
         if n == 0 {
             admin = Some(token);
@@ -77,13 +77,13 @@ fn dynamo_item(record: &TokenRecord) -> HashMap<String, AttributeValue> {
             "scopes".to_owned(),
             AttributeValue::L(record.scopes.iter().cloned().map(s).collect()),
         ),
-        ("created_at".to_owned(), s(record.created_at.to_rfc3339())),
+        ("created_at".to_owned(), s(record.created_at.to_string())),
     ]);
-    if let Some(at) = record.expires_at {
-        item.insert("expires_at".to_owned(), s(at.to_rfc3339()));
+    if let Some(at) = &record.expires_at {
+        item.insert("expires_at".to_owned(), s(at.to_string()));
     }
-    if let Some(at) = record.last_used_at {
-        item.insert("last_used_at".to_owned(), s(at.to_rfc3339()));
+    if let Some(at) = &record.last_used_at {
+        item.insert("last_used_at".to_owned(), s(at.to_string()));
     }
     item
 }

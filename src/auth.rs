@@ -54,7 +54,11 @@ pub async fn authenticate(
     if !token.matches(&credential.secret_hash) {
         return Err(invalid);
     }
-    if credential.expires_at.is_some_and(|at| at <= now) {
+    if credential
+        .expires_at
+        .as_ref()
+        .is_some_and(|at| at.at() <= now)
+    {
         return Err(invalid);
     }
     if !credential

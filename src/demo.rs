@@ -120,10 +120,11 @@ impl DemoToken {
             prefix: token.prefix().to_owned(),
             scopes: self.scopes.iter().map(|s| (*s).to_owned()).collect(),
             secret_hash: token.secret_hash(),
-            created_at: self.created_at(),
+            created_at: self.created_at().into(),
             expires_at: self
                 .expires_at
-                .and_then(|(y, m, d)| Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).single()),
+                .and_then(|(y, m, d)| Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).single())
+                .map(Into::into),
             last_used_at: None,
         }
     }

@@ -12,10 +12,10 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TableStatus,
 };
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::store::{Credential, StoreError, TokenRecord, TokenStore, TokenSummary};
+use crate::store::{Credential, StoreError, Timestamp, TokenRecord, TokenStore, TokenSummary};
 
 /// The table name when `TABLE_NAME` is not set.
 pub const DEFAULT_TABLE: &str = "api_tokens";
@@ -270,7 +270,7 @@ fn key(org: Uuid, id: Uuid) -> Item {
 }
 
 fn timestamp(at: DateTime<Utc>) -> AttributeValue {
-    AttributeValue::S(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    AttributeValue::S(Timestamp::from(at).into_string())
 }
 
 fn built(error: aws_sdk_dynamodb::error::BuildError) -> StoreError {

@@ -10,6 +10,7 @@ pub mod page;
 pub mod request;
 pub mod store;
 pub mod telemetry;
+pub mod timestamp;
 pub mod token;
 
 use std::time::{Duration, Instant};
@@ -98,7 +99,10 @@ async fn list<S: TokenStore>(
     let credential = auth::authenticate(store, org, token, now).await?;
     let stale_before = now - TOUCH_INTERVAL;
     let touch = async {
-        if credential.last_used_at.is_none_or(|at| at < stale_before)
+        if credential
+            .last_used_at
+            .as_ref()
+            .is_none_or(|at| at.at() < stale_before)
             && let Err(error) = store.touch(org, token.id(), now, stale_before).await
         {
             tracing::warn!(%error, "could not record last_used_at");

@@ -110,9 +110,12 @@ impl TokenStore for MemoryStore {
     ) -> Result<(), StoreError> {
         self.check(Operation::Touch)?;
         if let Some(record) = self.items().get_mut(&(org, id))
-            && record.last_used_at.is_none_or(|at| at < stale_before)
+            && record
+                .last_used_at
+                .as_ref()
+                .is_none_or(|at| at.at() < stale_before)
         {
-            record.last_used_at = Some(now);
+            record.last_used_at = Some(now.into());
         }
         Ok(())
     }

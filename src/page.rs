@@ -40,7 +40,7 @@ mod tests {
             scopes: vec![],
             last_used_at: None,
             expires_at: None,
-            created_at: Utc.with_ymd_and_hms(2026, 4, 15, 12, 0, 0).unwrap(),
+            created_at: Utc.with_ymd_and_hms(2026, 4, 15, 12, 0, 0).unwrap().into(),
         }
     }
 

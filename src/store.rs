@@ -3,6 +3,8 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+
+pub use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -18,10 +20,10 @@ pub struct TokenSummary {
     pub prefix: String,
     pub scopes: Vec<String>,
     #[serde(default)]
-    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<Timestamp>,
     #[serde(default)]
-    pub expires_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
 }
 
 /// What authentication reads of the caller's own token item.
@@ -30,9 +32,9 @@ pub struct Credential {
     pub scopes: Vec<String>,
     pub secret_hash: String,
     #[serde(default)]
-    pub expires_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<Timestamp>,
     #[serde(default)]
-    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for Credential {
@@ -54,11 +56,11 @@ pub struct TokenRecord {
     pub prefix: String,
     pub scopes: Vec<String>,
     pub secret_hash: String,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for TokenRecord {
@@ -80,9 +82,9 @@ impl TokenRecord {
             name: self.name.clone(),
             prefix: self.prefix.clone(),
             scopes: self.scopes.clone(),
-            last_used_at: self.last_used_at,
-            expires_at: self.expires_at,
-            created_at: self.created_at,
+            last_used_at: self.last_used_at.clone(),
+            expires_at: self.expires_at.clone(),
+            created_at: self.created_at.clone(),
         }
     }
 
@@ -90,8 +92,8 @@ impl TokenRecord {
         Credential {
             scopes: self.scopes.clone(),
             secret_hash: self.secret_hash.clone(),
-            expires_at: self.expires_at,
-            last_used_at: self.last_used_at,
+            expires_at: self.expires_at.clone(),
+            last_used_at: self.last_used_at.clone(),
         }
     }
 }

@@ -17,7 +17,7 @@ async fn remembering() -> FakeDynamo {
     FakeDynamo::start(move |_, operation| match operation {
         "GetItem" => {
             let mut record = admin().1;
-            record.last_used_at = *last_used.lock().unwrap();
+            record.last_used_at = last_used.lock().unwrap().map(Into::into);
             Reply::Raw(200, json!({ "Item": item(&record) }).to_string())
         }
         "UpdateItem" => {

@@ -378,7 +378,7 @@ async fn a_known_id_with_another_secret_is_401() {
 async fn an_expired_token_is_401() {
     let store = MemoryStore::new();
     let (token, mut record) = minted(ORG_A, 1, &["admin"]);
-    record.expires_at = Some(Utc::now() - TimeDelta::seconds(1));
+    record.expires_at = Some((Utc::now() - TimeDelta::seconds(1)).into());
     store.insert(record);
     let answer = Call::list(ORG_A, &token).send(&store).await;
     assert_eq!(answer.status, 401);
@@ -392,7 +392,7 @@ async fn an_expired_token_is_401() {
 async fn a_token_expiring_later_is_accepted() {
     let store = MemoryStore::new();
     let (token, mut record) = minted(ORG_A, 1, &["admin"]);
-    record.expires_at = Some(Utc::now() + TimeDelta::minutes(5));
+    record.expires_at = Some((Utc::now() + TimeDelta::minutes(5)).into());
     store.insert(record);
     assert_eq!(Call::list(ORG_A, &token).send(&store).await.status, 200);
 }
@@ -613,7 +613,12 @@ async fn a_first_use_records_last_used_at() {
     let (store, admin, _) = store_with(0);
     let before = Utc::now() - TimeDelta::seconds(1);
     Call::list(ORG_A, &admin).send(&store).await;
-    let used = store.get(ORG_A, admin.id()).unwrap().last_used_at.unwrap();
+    let used = store
+        .get(ORG_A, admin.id())
+        .unwrap()
+        .last_used_at
+        .unwrap()
+        .at();
     assert!(used >= before && used <= Utc::now());
 }
 
@@ -633,10 +638,18 @@ async fn a_use_after_a_minute_writes_again() {
     let store = MemoryStore::new();
     let (token, mut record) = minted(ORG_A, 1, &["admin"]);
     let old = Utc::now() - TimeDelta::seconds(61);
-    record.last_used_at = Some(old);
+    record.last_used_at = Some(old.into());
     store.insert(record);
     Call::list(ORG_A, &token).send(&store).await;
-    assert!(store.get(ORG_A, token.id()).unwrap().last_used_at.unwrap() > old);
+    assert!(
+        store
+            .get(ORG_A, token.id())
+            .unwrap()
+            .last_used_at
+            .unwrap()
+            .at()
+            > old
+    );
 }
 
 #[tokio::test]

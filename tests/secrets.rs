@@ -82,7 +82,7 @@ async fn no_log_line_carries_a_secret_at_trace_level() {
     let (admin, admin_record) = mint(ORG_A, 0, &["admin"]);
     let (billing, billing_record) = mint(ORG_A, 1, &["billing:read"]);
     let (expired, mut expired_record) = mint(ORG_A, 2, &["api_tokens:read"]);
-    expired_record.expires_at = Some(Utc::now() - TimeDelta::hours(1));
+    expired_record.expires_at = Some((Utc::now() - TimeDelta::hours(1)).into());
     let (other, other_record) = mint(ORG_B, 3, &["admin"]);
     let (odd_hash, odd_hash_record) = mint(ORG_A, 4, &["admin"]);
     for record in [

@@ -172,8 +172,8 @@ async fn create(
         prefix: token.prefix().to_owned(),
         scopes,
         secret_hash: token.secret_hash(),
-        created_at: now,
-        expires_at,
+        created_at: now.into(),
+        expires_at: expires_at.map(Into::into),
         last_used_at: None,
     };
     if !store.insert(&record).await.map_err(describe)? {

@@ -169,10 +169,10 @@ pub fn item(record: &TokenRecord) -> Value {
         "prefix": {"S": record.prefix},
         "scopes": {"L": record.scopes.iter().map(|s| json!({"S": s})).collect::<Vec<_>>()},
         "secret_hash": {"S": record.secret_hash},
-        "created_at": {"S": record.created_at.to_rfc3339()},
+        "created_at": {"S": record.created_at},
     });
-    if let Some(at) = record.last_used_at {
-        item["last_used_at"] = json!({"S": at.to_rfc3339()});
+    if let Some(at) = &record.last_used_at {
+        item["last_used_at"] = json!({"S": at});
     }
     item
 }

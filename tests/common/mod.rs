@@ -265,7 +265,7 @@ pub fn minted(org: Uuid, n: u32, scopes: &[&str]) -> (Token, TokenRecord) {
         prefix: token.prefix().to_owned(),
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
         secret_hash: token.secret_hash(),
-        created_at,
+        created_at: created_at.into(),
         expires_at: None,
         last_used_at: None,
     };

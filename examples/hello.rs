@@ -1,0 +1,11 @@
+//! The smallest lambda_http function, built like ours: the yardstick of the cold-start benchmark.
+
+use lambda_http::{Body, Error, Request, Response, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_http::run(service_fn(|_: Request| async {
+        Ok::<_, Error>(Response::new(Body::from("hello")))
+    }))
+    .await
+}
