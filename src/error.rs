@@ -116,7 +116,7 @@ impl ApiError {
                 details,
             },
         };
-        let mut response = json_response(self.status(), &envelope);
+        let mut response = json_response(self.status(), &envelope, 256);
         let headers = response.headers_mut();
         if let Some(challenge) = self.challenge() {
             headers.insert(header::WWW_AUTHENTICATE, header_value(challenge));
@@ -139,10 +139,16 @@ fn header_value(text: String) -> HeaderValue {
     HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
 
-/// A JSON response with the headers every answer of this API carries.
-pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
-    // Serializing our own plain structs cannot fail; fall back to an empty object all the same.
-    let text = serde_json::to_string(body).unwrap_or_else(|_| String::from("{}"));
+/// A JSON response with the headers every answer of this API carries. `capacity` is a guess of
+/// the body's length: a page grows its buffer once instead of a dozen times.
+pub fn json_response(status: StatusCode, body: &impl Serialize, capacity: usize) -> Response<Body> {
+    let mut buffer = Vec::with_capacity(capacity);
+    // Serializing our own plain structs into memory cannot fail, and JSON is UTF-8; fall back to
+    // an empty object all the same.
+    let text = serde_json::to_writer(&mut buffer, body)
+        .ok()
+        .and_then(|()| String::from_utf8(buffer).ok())
+        .unwrap_or_else(|| String::from("{}"));
     let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
     let headers = response.headers_mut();

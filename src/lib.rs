@@ -37,7 +37,7 @@ pub async fn handle<S: TokenStore>(store: &S, request: Request) -> Response<Body
     let mut seen = Seen::default();
     let result = serve(store, &request, &mut seen).await;
     let response = match result {
-        Ok(page) => error::json_response(StatusCode::OK, &page),
+        Ok(page) => error::json_response(StatusCode::OK, &page, page.encoded_len_hint()),
         Err(error) => error.into_response(),
     };
     tracing::info!(

@@ -12,6 +12,12 @@ pub struct Page {
 }
 
 impl Page {
+    /// Roughly the length of the page's JSON: an item with its ids, timestamps and a few scopes
+    /// takes about 350 bytes.
+    pub fn encoded_len_hint(&self) -> usize {
+        64 + 400 * self.items.len()
+    }
+
     /// Builds a page from up to `limit + 1` items read: the extra one only says that more exist,
     /// so the last page never points at an empty one.
     pub fn from_lookahead(mut items: Vec<TokenSummary>, limit: usize) -> Page {

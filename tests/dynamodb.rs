@@ -167,7 +167,10 @@ async fn items_round_trip_through_the_table() {
     assert_eq!(item["id"], record.id.to_string());
     assert_eq!(item["prefix"], token.prefix());
     assert_eq!(item["scopes"], serde_json::json!(["admin", "x:y"]));
-    assert_eq!(item["expires_at"], "2099-01-01T00:00:00.5Z", "kept as stored");
+    assert_eq!(
+        item["expires_at"], "2099-01-01T00:00:00.5Z",
+        "kept as stored"
+    );
     assert_eq!(item["created_at"], "2026-04-15T12:00:01Z");
     assert!(!answer.text.contains("secret_hash"));
 }
