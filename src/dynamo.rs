@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TableStatus,
 };
+use aws_smithy_http_client::tls;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -25,7 +26,13 @@ type Item = HashMap<String, AttributeValue>;
 /// SDK settings that keep a failing DynamoDB from holding a request past its deadline: short
 /// timeouts, and retries (throttling included) that fit inside them.
 pub async fn sdk_config() -> SdkConfig {
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_millis(500))
