@@ -58,15 +58,7 @@ async fn a_token_failing_its_shape_or_checksum_costs_nothing() {
     let fake = remembering().await;
     let store = store_at(&fake.address).await;
     let token = admin().0;
-    let mut bad_checksum = token.expose().to_owned();
-    bad_checksum.replace_range(
-        74..75,
-        if bad_checksum.ends_with('0') {
-            "1"
-        } else {
-            "0"
-        },
-    );
+    let bad_checksum = with_bad_checksum(&token);
     for value in [
         format!("Bearer {bad_checksum}"),
         format!("Bearer {}", &token.expose()[..74]),

@@ -112,15 +112,7 @@ async fn no_log_line_carries_a_secret_at_trace_level() {
     .await;
     let forged = Token::assemble(admin.id(), &[1u8; 32]);
     secrets.push(forged.expose().to_owned());
-    let mut bad_checksum = admin.expose().to_owned();
-    bad_checksum.replace_range(
-        74..75,
-        if bad_checksum.ends_with('0') {
-            "1"
-        } else {
-            "0"
-        },
-    );
+    let bad_checksum = with_bad_checksum(&admin);
     secrets.push(bad_checksum.clone());
 
     let calls = vec![

@@ -246,6 +246,15 @@ impl Answer {
     }
 }
 
+/// The token's text with its last checksum character changed: a well-shaped token that fails
+/// the checksum.
+pub fn with_bad_checksum(token: &Token) -> String {
+    let mut text = token.expose().to_owned();
+    let last = if text.ends_with('0') { "1" } else { "0" };
+    text.replace_range(74..75, last);
+    text
+}
+
 /// The n-th test token of an org: a UUIDv7 whose time grows with n, so ids order by n.
 pub fn minted(org: Uuid, n: u32, scopes: &[&str]) -> (Token, TokenRecord) {
     let created_at = base_time() + TimeDelta::seconds(i64::from(n));

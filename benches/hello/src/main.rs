@@ -1,4 +1,4 @@
-//! The smallest lambda_http function, built like ours: the yardstick of the cold-start benchmark.
+//! The smallest lambda_http function: the yardstick of the cold-start benchmark.
 
 use lambda_http::{Body, Error, Request, Response, service_fn};
 
