@@ -43,7 +43,7 @@ pub async fn handle<S: TokenStore>(store: &S, request: Request) -> Response<Body
     tracing::info!(
         request_id = request.lambda_context_ref().map(|c| c.request_id.as_str()),
         route = if seen.route { request::ROUTE } else { "-" },
-        org = seen.org.map(|o| o.to_string()),
+        org = seen.org.as_ref().map(tracing::field::display),
         status = response.status().as_u16(),
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
