@@ -2,7 +2,7 @@
 
 Each run starts the binary as a new process under a minimal Lambda Runtime API served here on
 127.0.0.1, hands it one API Gateway event and waits for its answer. Runs alternate between our
-function and the hello-world yardstick (examples/hello.rs, built the same way), so both see the
+function and the hello-world yardstick (benches/hello, built the same way), so both see the
 same machine state; compare the ratio of their medians, not absolute times.
 
 Usage: coldstart.py FUNCTION HELLO EVENT_JSON [--runs N]
