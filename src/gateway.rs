@@ -25,15 +25,6 @@ pub enum GatewayResponse {
     HttpApi(ApiGatewayV2httpResponse),
 }
 
-impl GatewayResponse {
-    pub fn status_code(&self) -> i64 {
-        match self {
-            GatewayResponse::RestApi(r) => r.status_code,
-            GatewayResponse::HttpApi(r) => r.status_code,
-        }
-    }
-}
-
 /// The Lambda function: one event, one response, never an error.
 pub async fn function<S: TokenStore>(
     store: &S,
