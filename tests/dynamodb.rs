@@ -279,14 +279,7 @@ async fn an_item_missing_a_required_attribute_fails_the_page_with_500() {
             AttributeValue::S("aet_00000000".into()),
         ),
     ]);
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(broken))
-        .send()
-        .await
-        .unwrap();
+    put_raw(&store, broken).await;
     let answer = Call::list(ORG_A, &admin).send(&store).await;
     assert_eq!(answer.status, 500);
     assert_eq!(answer.error_code(), "internal_error");

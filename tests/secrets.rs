@@ -43,17 +43,6 @@ async fn insert(store: &DynamoStore, record: &TokenRecord) {
     assert!(store.insert(record).await.unwrap());
 }
 
-async fn put_raw(store: &DynamoStore, item: HashMap<String, AttributeValue>) {
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .send()
-        .await
-        .unwrap();
-}
-
 fn s(text: impl Into<String>) -> AttributeValue {
     AttributeValue::S(text.into())
 }

@@ -246,6 +246,21 @@ impl Answer {
     }
 }
 
+/// Writes an item as given, bypassing the contract: for malformed items.
+pub async fn put_raw(
+    store: &api_tokens::dynamo::DynamoStore,
+    item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) {
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("the item is written");
+}
+
 /// The token's text with its last checksum character changed: a well-shaped token that fails
 /// the checksum.
 pub fn with_bad_checksum(token: &Token) -> String {
