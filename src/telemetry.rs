@@ -4,13 +4,19 @@ use std::io::IsTerminal;
 use std::str::FromStr;
 
 use tracing::Level;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
 
 /// `level` for this crate, `warn` for every dependency whatever is asked: at debug and trace
 /// levels the HTTP and SDK layers log request and response bodies, and a GetItem response
 /// carries `secret_hash`.
-pub fn filter(level: Level) -> EnvFilter {
-    EnvFilter::new(format!("warn,api_tokens={level}"))
+///
+/// A plain target filter rather than an `EnvFilter`: nothing to parse, no regular expressions
+/// to compile at start-up.
+pub fn filter(level: Level) -> Targets {
+    Targets::new()
+        .with_default(Level::WARN)
+        .with_target("api_tokens", level)
 }
 
 /// `AWS_LAMBDA_LOG_LEVEL` (or `RUST_LOG`) as a plain level; `info` when unset or unreadable.
@@ -28,14 +34,14 @@ fn level_from_env() -> Level {
 /// Installs the global subscriber; JSON lines when `AWS_LAMBDA_LOG_FORMAT=JSON`.
 pub fn init() {
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter(level_from_env()))
+    let lines = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_ansi(std::io::stdout().is_terminal());
+    let registry = tracing_subscriber::registry().with(filter(level_from_env()));
     // `try_init` fails only when a subscriber is already set, which is fine to keep.
     let _ = if json {
-        builder.json().flatten_event(true).try_init()
+        registry.with(lines.json().flatten_event(true)).try_init()
     } else {
-        builder.without_time().try_init()
+        registry.with(lines.without_time()).try_init()
     };
 }

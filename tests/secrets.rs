@@ -18,6 +18,7 @@ use chrono::{TimeDelta, Utc};
 use common::*;
 use lambda_http::{Context, LambdaEvent};
 use tracing::Level;
+use tracing_subscriber::prelude::*;
 use uuid::Uuid;
 
 #[derive(Clone, Default)]
@@ -51,10 +52,13 @@ fn s(text: impl Into<String>) -> AttributeValue {
 async fn no_log_line_carries_a_secret_at_trace_level() {
     let logs = Captured::default();
     let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter(api_tokens::telemetry::filter(Level::TRACE))
-        .with_writer(move || writer.clone())
-        .json()
+    tracing_subscriber::registry()
+        .with(api_tokens::telemetry::filter(Level::TRACE))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(move || writer.clone())
+                .json(),
+        )
         .init();
 
     let client = Client::new(&sdk_config().await);
