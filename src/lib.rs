@@ -99,10 +99,7 @@ async fn list<S: TokenStore>(
     let credential = auth::authenticate(store, org, token, now).await?;
     let stale_before = now - TOUCH_INTERVAL;
     let touch = async {
-        if credential
-            .last_used_at
-            .as_ref()
-            .is_none_or(|at| at.at() < stale_before)
+        if store::due_for_touch(credential.last_used_at.as_ref(), stale_before)
             && let Err(error) = store.touch(org, token.id(), now, stale_before).await
         {
             tracing::warn!(%error, "could not record last_used_at");

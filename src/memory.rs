@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::store::{Credential, StoreError, TokenRecord, TokenStore, TokenSummary};
+use crate::store::{Credential, StoreError, TokenRecord, TokenStore, TokenSummary, due_for_touch};
 
 /// The store operations, to make one of them fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,10 +110,7 @@ impl TokenStore for MemoryStore {
     ) -> Result<(), StoreError> {
         self.check(Operation::Touch)?;
         if let Some(record) = self.items().get_mut(&(org, id))
-            && record
-                .last_used_at
-                .as_ref()
-                .is_none_or(|at| at.at() < stale_before)
+            && due_for_touch(record.last_used_at.as_ref(), stale_before)
         {
             record.last_used_at = Some(now.into());
         }

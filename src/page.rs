@@ -13,7 +13,7 @@ pub struct Page {
 
 impl Page {
     /// Roughly the length of the page's JSON: an item with its ids, timestamps and a few scopes
-    /// takes about 350 bytes.
+    /// takes about 350 bytes, and 400 leaves room for longer names.
     pub fn encoded_len_hint(&self) -> usize {
         64 + 400 * self.items.len()
     }

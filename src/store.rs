@@ -74,6 +74,12 @@ impl std::fmt::Debug for TokenRecord {
     }
 }
 
+/// Whether a token last used at `last_used_at` is due a new `last_used_at`: the rule that the
+/// handler reads by and that every store's conditional write enforces.
+pub fn due_for_touch(last_used_at: Option<&Timestamp>, stale_before: DateTime<Utc>) -> bool {
+    last_used_at.is_none_or(|at| at.at() < stale_before)
+}
+
 impl TokenRecord {
     pub fn summary(&self) -> TokenSummary {
         TokenSummary {
