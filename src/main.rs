@@ -3,9 +3,17 @@
 use api_tokens::dynamo::DynamoStore;
 use lambda_http::{Error, service_fn};
 
-// Lambda sends one event at a time: one thread starts faster and needs less memory.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    // SAFETY: the first thing the process does; no other thread exists yet.
+    unsafe { api_tokens::dynamo::trust_ca_bundle_alone() };
+    // Lambda sends one event at a time: one thread starts faster and needs less memory.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve())
+}
+
+async fn serve() -> Result<(), Error> {
     api_tokens::telemetry::init();
     // Built once per execution environment and lent to every invocation.
     let store = DynamoStore::from_env().await;
