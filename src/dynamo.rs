@@ -60,8 +60,8 @@ pub async fn sdk_config() -> SdkConfig {
 /// Points the SDK's trust store (rustls-native-certs) at the system's CA bundle alone, unless
 /// `SSL_CERT_FILE` or `SSL_CERT_DIR` already choose. Left to itself it reads the bundle and then
 /// every file of the certificate directory too, which holds the same roots again (Debian's
-/// hashed links, or Amazon Linux's `ca-bundle.trust.crt`): twice the parsing in every cold
-/// start, about 2 ms on the benchmark machine. `update-ca-certificates` and `update-ca-trust`
+/// hashed links; `ca-bundle.trust.crt` on Fedora-family systems such as Amazon Linux): twice
+/// the parsing in every cold start, about 2 ms on the benchmark machine. `update-ca-certificates` and `update-ca-trust`
 /// write both from the same trust store.
 ///
 /// # Safety
