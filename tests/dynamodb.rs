@@ -11,6 +11,7 @@ use api_tokens::token::Token;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use common::contract::{ContractStore, all_pages, store_contract};
 use common::*;
 use uuid::Uuid;
 
@@ -74,30 +75,20 @@ async fn set_last_used_at(store: &DynamoStore, org: Uuid, id: Uuid, at: DateTime
         .unwrap();
 }
 
-/// Every page from the first, at `limit`; fails on an empty page.
-async fn all_pages(store: &DynamoStore, token: &Token, limit: usize) -> Vec<String> {
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut call = Call::list(ORG_A, token).query("limit", &limit.to_string());
-        if let Some(c) = &cursor {
-            call = call.query("cursor", c);
-        }
-        let answer = call.send(store).await;
-        assert_eq!(answer.status, 200, "{}", answer.text);
-        assert!(
-            !answer.ids().is_empty(),
-            "an empty page after {} items",
-            seen.len()
-        );
-        assert!(answer.ids().len() <= limit);
-        seen.extend(answer.ids());
-        cursor = answer.next_cursor();
-        if cursor.is_none() {
-            return seen;
-        }
+impl ContractStore for DynamoStore {
+    async fn fresh() -> Self {
+        fresh_store().await
+    }
+    async fn put(&self, record: &TokenRecord) {
+        assert!(self.insert(record).await.unwrap(), "a new item");
+    }
+    async fn last_used_at(&self, org: Uuid, id: Uuid) -> Option<String> {
+        stored_last_used_at(self, org, id).await
     }
 }
+
+// Paging, authentication and last_used_at as every store must give them: tests/common/contract.rs.
+store_contract!(DynamoStore);
 
 #[tokio::test]
 async fn paging_over_210_tokens_lists_every_id_once_newest_first() {
@@ -109,51 +100,6 @@ async fn paging_over_210_tokens_lists_every_id_once_newest_first() {
             "limit {limit}"
         );
     }
-}
-
-#[tokio::test]
-async fn an_exact_multiple_of_the_limit_ends_without_an_empty_page() {
-    let (store, admin, records) = store_with(19).await;
-    let ids = all_pages(&store, &admin, 10).await;
-    assert_eq!(ids, newest_first(&records));
-    let ids = all_pages(&store, &admin, 20).await;
-    assert_eq!(ids.len(), 20);
-}
-
-#[tokio::test]
-async fn the_default_page_is_fifty_items() {
-    let (store, admin, _) = store_with(59).await;
-    let answer = Call::list(ORG_A, &admin).send(&store).await;
-    assert_eq!(answer.ids().len(), 50);
-    assert!(answer.next_cursor().is_some());
-}
-
-#[tokio::test]
-async fn a_cursor_that_matches_no_item_is_a_position() {
-    let (store, admin, records) = store_with(5).await;
-    let ids = newest_first(&records);
-    let between = Uuid::parse_str(&ids[2]).unwrap().as_u128() + 1;
-    let answer = Call::list(ORG_A, &admin)
-        .query("cursor", &Uuid::from_u128(between).to_string())
-        .send(&store)
-        .await;
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.ids(), ids[2..].to_vec());
-}
-
-#[tokio::test]
-async fn a_cursor_from_another_org_only_positions_within_the_paths_org() {
-    let (store, admin, records) = store_with(3).await;
-    let (_, other) = minted(ORG_B, 2, &["admin"]);
-    store.insert(&other).await.unwrap();
-    let answer = Call::list(ORG_A, &admin)
-        .query("cursor", &other.id.to_string())
-        .send(&store)
-        .await;
-    assert_eq!(answer.status, 200);
-    let org_a: Vec<String> = newest_first(&records);
-    assert!(answer.ids().iter().all(|id| org_a.contains(id)));
-    assert!(!answer.text.contains(&ORG_B.to_string()));
 }
 
 #[tokio::test]
@@ -173,70 +119,6 @@ async fn items_round_trip_through_the_table() {
     );
     assert_eq!(item["created_at"], "2026-04-15T12:00:01Z");
     assert!(!answer.text.contains("secret_hash"));
-}
-
-#[tokio::test]
-async fn an_expired_token_is_401() {
-    let store = fresh_store().await;
-    let (token, mut record) = minted(ORG_A, 1, &["admin"]);
-    record.expires_at = Some((Utc::now() - TimeDelta::seconds(5)).into());
-    store.insert(&record).await.unwrap();
-    let answer = Call::list(ORG_A, &token).send(&store).await;
-    assert_eq!(answer.status, 401);
-    assert_eq!(answer.error_code(), "invalid_credentials");
-}
-
-#[tokio::test]
-async fn a_token_of_org_a_is_not_found_on_org_b() {
-    let (store, admin, _) = store_with(1).await;
-    store.insert(&minted(ORG_B, 1, &["admin"]).1).await.unwrap();
-    let answer = Call::list(ORG_B, &admin).send(&store).await;
-    assert_eq!(answer.status, 401);
-}
-
-#[tokio::test]
-async fn a_missing_scope_is_403() {
-    let store = fresh_store().await;
-    let (token, record) = minted(ORG_A, 1, &["billing:read"]);
-    store.insert(&record).await.unwrap();
-    assert_eq!(Call::list(ORG_A, &token).send(&store).await.status, 403);
-}
-
-#[tokio::test]
-async fn last_used_at_is_written_on_first_use() {
-    let (store, admin, _) = store_with(0).await;
-    assert_eq!(stored_last_used_at(&store, ORG_A, admin.id()).await, None);
-    let before = Utc::now().trunc_subsecs(0);
-    assert_eq!(Call::list(ORG_A, &admin).send(&store).await.status, 200);
-    let written = stored_last_used_at(&store, ORG_A, admin.id())
-        .await
-        .expect("written");
-    let written: DateTime<Utc> = written.parse().unwrap();
-    assert!(written >= before && written <= Utc::now());
-}
-
-#[tokio::test]
-async fn last_used_at_is_not_rewritten_within_a_minute() {
-    let (store, admin, _) = store_with(0).await;
-    let recent = (Utc::now() - TimeDelta::seconds(30)).trunc_subsecs(0);
-    set_last_used_at(&store, ORG_A, admin.id(), recent).await;
-    let before = stored_last_used_at(&store, ORG_A, admin.id()).await;
-    assert_eq!(Call::list(ORG_A, &admin).send(&store).await.status, 200);
-    assert_eq!(stored_last_used_at(&store, ORG_A, admin.id()).await, before);
-}
-
-#[tokio::test]
-async fn last_used_at_is_rewritten_after_a_minute() {
-    let (store, admin, _) = store_with(0).await;
-    let old = (Utc::now() - TimeDelta::seconds(61)).trunc_subsecs(0);
-    set_last_used_at(&store, ORG_A, admin.id(), old).await;
-    assert_eq!(Call::list(ORG_A, &admin).send(&store).await.status, 200);
-    let written: DateTime<Utc> = stored_last_used_at(&store, ORG_A, admin.id())
-        .await
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(written > old);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Builders shared by the tests: API Gateway events, tokens, and the answers they get.
 #![allow(dead_code)]
 
+pub mod contract;
 pub mod fake_dynamo;
 
 use api_tokens::store::{TokenRecord, TokenStore};
