@@ -61,35 +61,25 @@ pub async fn sdk_config() -> SdkConfig {
 /// `SSL_CERT_FILE` or `SSL_CERT_DIR` already choose. Left to itself it reads the bundle and then
 /// every file of the certificate directory too, which holds the same roots again (Debian's
 /// hashed links; `ca-bundle.trust.crt` on Fedora-family systems such as Amazon Linux): twice
-/// the parsing in every cold start, about 2 ms on the benchmark machine. `update-ca-certificates` and `update-ca-trust`
-/// write both from the same trust store.
+/// the parsing in every cold start, about 2 ms on the benchmark machine. `update-ca-certificates`
+/// and `update-ca-trust` write both from the same trust store.
 ///
 /// # Safety
 /// It sets an environment variable: call it before any other thread exists.
 pub unsafe fn trust_ca_bundle_alone() {
-    let chosen = |name| std::env::var_os(name).is_some();
-    let bundle = ca_bundle_to_trust(
-        chosen("SSL_CERT_FILE"),
-        chosen("SSL_CERT_DIR"),
-        openssl_probe::probe().cert_file,
-    );
-    if let Some(bundle) = bundle {
+    let chosen = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    if let Some(bundle) = ca_bundle_to_trust(chosen, || openssl_probe::probe().cert_file) {
         // SAFETY: the caller guarantees that no other thread reads the environment meanwhile.
         unsafe { std::env::set_var("SSL_CERT_FILE", bundle) };
     }
 }
 
-/// The bundle to name in `SSL_CERT_FILE`: the probed one, unless either variable is set.
-fn ca_bundle_to_trust(
-    file_chosen: bool,
-    dir_chosen: bool,
-    probed_bundle: Option<PathBuf>,
-) -> Option<PathBuf> {
-    if file_chosen || dir_chosen {
-        None
-    } else {
-        probed_bundle
-    }
+/// The bundle to name in `SSL_CERT_FILE`: none when the roots are chosen already, else the
+/// probed one.
+fn ca_bundle_to_trust(chosen: bool, probe: impl FnOnce() -> Option<PathBuf>) -> Option<PathBuf> {
+    if chosen { None } else { probe() }
 }
 
 #[derive(Clone, Debug)]
@@ -372,21 +362,16 @@ mod tests {
 
     #[test]
     fn the_probed_bundle_is_trusted_alone_when_nothing_is_chosen() {
-        assert_eq!(ca_bundle_to_trust(false, false, bundle()), bundle());
+        assert_eq!(ca_bundle_to_trust(false, bundle), bundle());
     }
 
     #[test]
-    fn an_explicit_ssl_cert_file_is_left_alone() {
-        assert_eq!(ca_bundle_to_trust(true, false, bundle()), None);
-    }
-
-    #[test]
-    fn an_explicit_ssl_cert_dir_is_left_alone() {
-        assert_eq!(ca_bundle_to_trust(false, true, bundle()), None);
+    fn roots_chosen_in_the_environment_are_left_alone_and_nothing_is_probed() {
+        assert_eq!(ca_bundle_to_trust(true, || panic!("probed")), None);
     }
 
     #[test]
     fn without_a_bundle_the_native_search_stays() {
-        assert_eq!(ca_bundle_to_trust(false, false, None), None);
+        assert_eq!(ca_bundle_to_trust(false, || None), None);
     }
 }
