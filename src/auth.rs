@@ -4,69 +4,75 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderMap, header};
 use uuid::Uuid;
 
-use crate::error::{ApiError, READ_SCOPE};
-use crate::store::{Credential, TokenStore};
+use crate::error::{ApiError, AuthFailure, READ_SCOPE};
+use crate::store::{Credential, StoreError, TokenStore};
 use crate::token::Token;
 
-/// Scopes that allow listing tokens.
-const LISTING_SCOPES: [&str; 3] = [READ_SCOPE, "api_tokens:write", "admin"];
+/// Scopes that allow listing tokens; the only scopes this service knows.
+pub const LISTING_SCOPES: [&str; 3] = [READ_SCOPE, "api_tokens:write", "admin"];
 
 /// Step 1 and 2: the one `Authorization: Bearer <token>` header, with a valid shape and checksum.
 /// Touches no storage.
 pub fn bearer_token(headers: &HeaderMap) -> Result<Token, ApiError> {
+    let refuse = |failure| Err(ApiError::InvalidCredentials(failure));
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        // None, or several: a client that sends two credentials gets neither honoured.
-        let token_presented = headers.contains_key(header::AUTHORIZATION);
-        return Err(ApiError::InvalidCredentials { token_presented });
+    let value = match (values.next(), values.next()) {
+        (None, _) => return refuse(AuthFailure::Missing),
+        (Some(value), None) => value.to_str().unwrap_or(""),
+        // A client that sends two credentials gets neither honoured.
+        (Some(_), Some(_)) => return refuse(AuthFailure::Malformed),
     };
-    let value = value.to_str().unwrap_or("");
-    let Some((scheme, token)) = value.split_once(' ') else {
-        return Err(ApiError::InvalidCredentials {
-            token_presented: false,
-        });
-    };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::InvalidCredentials {
-            token_presented: false,
-        });
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            Token::parse(token).ok_or(ApiError::InvalidCredentials(AuthFailure::Malformed))
+        }
+        // Another scheme, or no scheme at all: no Bearer token was presented.
+        _ => refuse(AuthFailure::Missing),
     }
-    Token::parse(token).ok_or(ApiError::InvalidCredentials {
-        token_presented: true,
-    })
 }
 
-/// Steps 3 to 6: the token's item in the path's organization, its hash, its expiry, its scope.
+/// Steps 3 to 5: the token's item in the path's organization, its hash, its expiry.
 pub async fn authenticate(
     store: &impl TokenStore,
     org: Uuid,
     token: &Token,
     now: DateTime<Utc>,
 ) -> Result<Credential, ApiError> {
-    let invalid = ApiError::InvalidCredentials {
-        token_presented: true,
+    let refuse = |failure| Err(ApiError::InvalidCredentials(failure));
+    let credential = match store.credential(org, token.id()).await {
+        Ok(Some(credential)) => credential,
+        Ok(None) => return refuse(AuthFailure::NotFound),
+        // Answered like a missing item: a 500 would tell a caller without the secret that the
+        // id exists. The hash stays out of the line; the store's message never carries it.
+        Err(StoreError::Malformed(_)) => {
+            tracing::error!(%org, token_id = %token.id(), "credential item cannot be decoded");
+            return refuse(AuthFailure::NotFound);
+        }
+        Err(error) => return Err(crate::store_failure(error)),
     };
-    let credential = store
-        .credential(org, token.id())
-        .await
-        .map_err(crate::store_failure)?
-        .ok_or(invalid.clone())?;
     if !token.matches(&credential.secret_hash) {
-        return Err(invalid);
+        return refuse(AuthFailure::WrongSecret);
     }
+    // The exact instant: a token that expires at 12:00:00.5 no longer works at 12:00:00.9.
     if credential
         .expires_at
         .as_ref()
         .is_some_and(|at| at.at() <= now)
     {
-        return Err(invalid);
+        return refuse(AuthFailure::Expired);
     }
-    if !credential
+    Ok(credential)
+}
+
+/// Step 6: listing needs one of the listing scopes.
+pub fn authorize(credential: &Credential) -> Result<(), ApiError> {
+    if credential
         .scopes
         .iter()
         .any(|scope| LISTING_SCOPES.contains(&scope.as_str()))
     {
-        return Err(ApiError::InsufficientScope);
+        Ok(())
+    } else {
+        Err(ApiError::InsufficientScope)
     }
-    Ok(credential)
 }

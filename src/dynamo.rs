@@ -20,6 +20,9 @@ use uuid::Uuid;
 
 use crate::store::{Credential, StoreError, Timestamp, TokenRecord, TokenStore, TokenSummary};
 
+/// The longest a `last_used_at` write may take.
+const TOUCH_TIMEOUT: Duration = Duration::from_millis(300);
+
 /// The table name when `TABLE_NAME` is not set.
 pub const DEFAULT_TABLE: &str = "api_tokens";
 
@@ -270,6 +273,11 @@ impl TokenStore for DynamoStore {
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // Comparing the stored text with `:stale` as strings is sound for the contract's form:
+        // RFC 3339 in UTC with `Z` and a four-digit year orders as text as it does in time, and
+        // this function writes whole seconds only. A fraction written by another tool can only
+        // sort a stored value up to one second early (`.` < `Z`), so a write may come at most
+        // a second before its minute is over; never a second write within it.
         let result = self
             .client
             .update_item()
@@ -281,6 +289,8 @@ impl TokenStore for DynamoStore {
             )
             .expression_attribute_values(":now", timestamp(now))
             .expression_attribute_values(":stale", timestamp(stale_before))
+            .customize()
+            .config_override(touch_settings())
             .send()
             .await;
         match result {
@@ -289,6 +299,19 @@ impl TokenStore for DynamoStore {
             other => other.map(drop).map_err(|e| classify("UpdateItem", e)),
         }
     }
+}
+
+/// The `last_used_at` write's own settings: one attempt and a short timeout. It is a record,
+/// not the answer; a retry would add load to a partition that is already throttled.
+fn touch_settings() -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::new()
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(TOUCH_TIMEOUT)
+                .operation_timeout(TOUCH_TIMEOUT)
+                .build(),
+        )
 }
 
 /// One listed item, decoded; its id is named when it breaks the contract.

@@ -19,13 +19,39 @@ pub struct FieldError {
     pub message: &'static str,
 }
 
+/// Why a request's credentials were refused. It goes to the request's log line as `auth`, never
+/// into the answer: every cause but `Missing` is answered with the same bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No Bearer token: no Authorization header, or another scheme.
+    Missing,
+    /// A Bearer token of the wrong shape or checksum, or more than one Authorization header.
+    Malformed,
+    /// No such token in the path's organization (or its item cannot be read).
+    NotFound,
+    /// The token's id exists, its secret does not match.
+    WrongSecret,
+    Expired,
+}
+
+impl AuthFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing",
+            AuthFailure::Malformed => "malformed",
+            AuthFailure::NotFound => "not_found",
+            AuthFailure::WrongSecret => "wrong_secret",
+            AuthFailure::Expired => "expired",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     #[error("invalid request parameters")]
     InvalidRequest(Vec<FieldError>),
-    /// `token_presented` is true when an Authorization header carried a Bearer token.
     #[error("missing or invalid credentials")]
-    InvalidCredentials { token_presented: bool },
+    InvalidCredentials(AuthFailure),
     #[error("insufficient scope")]
     InsufficientScope,
     #[error("no route")]
@@ -55,7 +81,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientScope => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -68,7 +94,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::InvalidRequest(_) => "invalid_request",
-            ApiError::InvalidCredentials { .. } => "invalid_credentials",
+            ApiError::InvalidCredentials(_) => "invalid_credentials",
             ApiError::InsufficientScope => "insufficient_scope",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -80,7 +106,7 @@ impl ApiError {
     fn message(&self) -> &'static str {
         match self {
             ApiError::InvalidRequest(_) => "The request has invalid parameters.",
-            ApiError::InvalidCredentials { .. } => "Missing or invalid credentials.",
+            ApiError::InvalidCredentials(_) => "Missing or invalid credentials.",
             ApiError::InsufficientScope => "The token lacks the api_tokens:read scope.",
             ApiError::NotFound => "No such resource.",
             ApiError::MethodNotAllowed => "Method not allowed; this resource supports GET.",
@@ -89,14 +115,24 @@ impl ApiError {
         }
     }
 
+    /// The `auth` field of the request's log line: why credentials or scope were refused.
+    pub fn auth_cause(&self) -> Option<&'static str> {
+        match self {
+            ApiError::InvalidCredentials(failure) => Some(failure.as_str()),
+            ApiError::InsufficientScope => Some("insufficient_scope"),
+            _ => None,
+        }
+    }
+
     fn challenge(&self) -> Option<String> {
         match self {
-            ApiError::InvalidCredentials {
-                token_presented: false,
-            } => Some(format!("Bearer realm=\"{REALM}\"")),
-            ApiError::InvalidCredentials {
-                token_presented: true,
-            } => Some(format!("Bearer realm=\"{REALM}\", error=\"invalid_token\"")),
+            // RFC 6750 3.1: no error code when the request carried no Bearer token at all.
+            ApiError::InvalidCredentials(AuthFailure::Missing) => {
+                Some(format!("Bearer realm=\"{REALM}\""))
+            }
+            ApiError::InvalidCredentials(_) => {
+                Some(format!("Bearer realm=\"{REALM}\", error=\"invalid_token\""))
+            }
             ApiError::InsufficientScope => Some(format!(
                 "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{READ_SCOPE}\""
             )),

@@ -1,5 +1,6 @@
 //! The API tokens service: `GET /api/v1/organizations/{orgID}/api-tokens` on AWS Lambda.
 
+pub mod admin;
 pub mod auth;
 pub mod demo;
 pub mod dynamo;
@@ -15,7 +16,7 @@ pub mod token;
 
 use std::time::{Duration, Instant};
 
-use chrono::{SubsecRound, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -23,11 +24,17 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::page::Page;
-use crate::store::{StoreError, TokenStore};
+use crate::store::{Credential, StoreError, TokenStore};
 use crate::token::Token;
 
-/// All storage work of one request ends within this, so the caller has an answer within 3 s.
+/// The storage reads of one request end within this, so the caller has an answer within 3 s.
 pub const STORE_DEADLINE: Duration = Duration::from_millis(2500);
+/// How long an answer waits for a `last_used_at` write that is still running; then the write is
+/// dropped. The write starts beside the page read, and a DynamoDB write takes a few ms (p99
+/// ~10 ms in-region), so it is almost always done first. 100 ms is several times that, small
+/// next to the 3 s answer budget (2.5 s + 0.1 s), and spent only when DynamoDB is already slow:
+/// a shorter grace would drop audit records at the first hiccup.
+pub const TOUCH_GRACE: Duration = Duration::from_millis(100);
 /// `last_used_at` is written at most this often per token.
 pub const TOUCH_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 
@@ -36,6 +43,7 @@ pub async fn handle<S: TokenStore>(store: &S, request: Request) -> Response<Body
     let started = Instant::now();
     let mut seen = Seen::default();
     let result = serve(store, &request, &mut seen).await;
+    let auth = result.as_ref().err().and_then(ApiError::auth_cause);
     let response = match result {
         Ok(page) => error::json_response(StatusCode::OK, &page, page.encoded_len_hint()),
         Err(error) => error.into_response(),
@@ -46,6 +54,7 @@ pub async fn handle<S: TokenStore>(store: &S, request: Request) -> Response<Body
         org = seen.org.as_ref().map(tracing::field::display),
         status = response.status().as_u16(),
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        auth,
         "request"
     );
     response
@@ -79,7 +88,39 @@ async fn serve<S: TokenStore>(
         ApiError::InvalidRequest(std::iter::once(org_error).chain(query_errors).collect())
     })?;
     seen.org = Some(org);
-    tokio::time::timeout(STORE_DEADLINE, list(store, org, &token, query))
+    list(store, org, &token, query).await
+}
+
+/// Authenticates, then reads the page while the use of the token is recorded beside it. A
+/// refused scope is a use too: audits want exactly those.
+async fn list<S: TokenStore>(
+    store: &S,
+    org: Uuid,
+    token: &Token,
+    query: Option<&str>,
+) -> Result<Page, ApiError> {
+    let now = Utc::now();
+    let deadline = tokio::time::Instant::now() + STORE_DEADLINE;
+    let credential = within(deadline, auth::authenticate(store, org, token, now)).await?;
+    let touch = record_use(store, org, token.id(), &credential, now);
+    let read = within(deadline, async {
+        auth::authorize(&credential)?;
+        let query = request::parse_query(query).map_err(ApiError::InvalidRequest)?;
+        let items = store
+            .page(org, query.cursor, query.limit + 1)
+            .await
+            .map_err(store_failure)?;
+        Ok(Page::from_lookahead(items, query.limit))
+    });
+    beside(read, touch, TOUCH_GRACE).await
+}
+
+/// `work`, or a 503 once `deadline` has passed.
+async fn within<T>(
+    deadline: tokio::time::Instant,
+    work: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout_at(deadline, work)
         .await
         .unwrap_or_else(|_| {
             tracing::warn!("store deadline exceeded");
@@ -87,34 +128,42 @@ async fn serve<S: TokenStore>(
         })
 }
 
-/// Authenticates, then reads the page while `last_used_at` is recorded alongside.
-async fn list<S: TokenStore>(
+/// Sets `last_used_at` when it is due; a failure is logged and changes nothing else.
+async fn record_use<S: TokenStore>(
     store: &S,
     org: Uuid,
-    token: &Token,
-    query: Option<&str>,
-) -> Result<Page, ApiError> {
-    // Whole seconds keep stored timestamps in one form, so they also compare as strings.
-    let now = Utc::now().trunc_subsecs(0);
-    let credential = auth::authenticate(store, org, token, now).await?;
+    id: Uuid,
+    credential: &Credential,
+    now: DateTime<Utc>,
+) {
+    // Stored in whole seconds, the one form every timestamp this function writes has.
+    let now = now.trunc_subsecs(0);
     let stale_before = now - TOUCH_INTERVAL;
-    let touch = async {
-        if store::due_for_touch(credential.last_used_at.as_ref(), stale_before)
-            && let Err(error) = store.touch(org, token.id(), now, stale_before).await
-        {
-            tracing::warn!(%error, "could not record last_used_at");
+    if store::due_for_touch(credential.last_used_at.as_ref(), stale_before)
+        && let Err(error) = store.touch(org, id, now, stale_before).await
+    {
+        tracing::warn!(%error, "could not record last_used_at");
+    }
+}
+
+/// Runs `side` beside `main`. Once `main` is done, `side` gets at most `grace` more and is then
+/// dropped: nothing may run after the answer is returned, since Lambda freezes the environment
+/// there (a spawned task would resume, if ever, inside a later invocation).
+async fn beside<T>(
+    main: impl Future<Output = T>,
+    side: impl Future<Output = ()>,
+    grace: Duration,
+) -> T {
+    tokio::pin!(main, side);
+    tokio::select! {
+        out = &mut main => {
+            if tokio::time::timeout(grace, side).await.is_err() {
+                tracing::warn!("last_used_at write dropped: still running after the grace");
+            }
+            out
         }
-    };
-    let read = async {
-        let query = request::parse_query(query).map_err(ApiError::InvalidRequest)?;
-        let items = store
-            .page(org, query.cursor, query.limit + 1)
-            .await
-            .map_err(store_failure)?;
-        Ok(Page::from_lookahead(items, query.limit))
-    };
-    let ((), page) = tokio::join!(touch, read);
-    page
+        () = &mut side => main.await,
+    }
 }
 
 /// Logs a store failure and picks the answer: 503 when a retry may help, else 500.

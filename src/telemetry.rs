@@ -3,8 +3,9 @@
 use std::io::IsTerminal;
 use std::str::FromStr;
 
-use tracing::Level;
+use tracing::{Level, Subscriber};
 use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
 /// `level` for this crate, `warn` for every dependency whatever is asked: at debug and trace
@@ -34,14 +35,35 @@ fn level_from_env() -> Level {
 /// Installs the global subscriber; JSON lines when `AWS_LAMBDA_LOG_FORMAT=JSON`.
 pub fn init() {
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let lines = tracing_subscriber::fmt::layer()
-        .with_target(false)
-        .with_ansi(std::io::stdout().is_terminal());
-    let registry = tracing_subscriber::registry().with(filter(level_from_env()));
+    let level = level_from_env();
     // `try_init` fails only when a subscriber is already set, which is fine to keep.
     let _ = if json {
-        registry.with(lines.json().flatten_event(true)).try_init()
+        json_lines(level, std::io::stdout).try_init()
     } else {
-        registry.with(lines.without_time()).try_init()
+        tracing_subscriber::registry()
+            .with(filter(level))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .with_ansi(std::io::stdout().is_terminal())
+                    .without_time(),
+            )
+            .try_init()
     };
+}
+
+/// The JSON log lines of production, one object per line with the fields at the top level (what
+/// the template's metric filters read), written to `writer`.
+pub fn json_lines<W>(level: Level, writer: W) -> impl Subscriber + Send + Sync + 'static
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::registry().with(filter(level)).with(
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(false)
+            .with_writer(writer)
+            .json()
+            .flatten_event(true),
+    )
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use api_tokens::dynamo::{DynamoStore, sdk_config};
 use api_tokens::store::{TokenRecord, TokenStore};
@@ -12,6 +13,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use common::contract::{ContractStore, all_pages, store_contract};
+use common::fake_dynamo::{FakeDynamo, Reply, error_body, table_at};
 use common::*;
 use uuid::Uuid;
 
@@ -177,7 +179,108 @@ async fn a_missing_table_is_500() {
     assert!(!answer.text.contains("no_such_table"));
 }
 
-// Network faults (refused, silent, slow, throttling, malformed answers) are in tests/faults.rs.
+// One operation stalled or failed by a proxy in front of the real server. (Every other network
+// fault, against a scripted fake: tests/faults.rs.)
+
+/// A fresh table with the admin token and one more, reached directly and through a proxy that
+/// answers `operation` (when given) with `reply` and passes everything else on to the server.
+struct Proxied {
+    direct: DynamoStore,
+    store: DynamoStore,
+    proxy: FakeDynamo,
+    admin: Token,
+}
+
+async fn behind_a_proxy(operation: Option<&'static str>, reply: Reply) -> Proxied {
+    let (direct, admin, _) = store_with(1).await;
+    let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap();
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    let proxy = FakeDynamo::start(move |_, op| {
+        if Some(op) == operation {
+            reply.clone()
+        } else {
+            Reply::Forward(upstream.clone())
+        }
+    })
+    .await;
+    let store = table_at(&proxy.address, direct.table()).await;
+    Proxied {
+        direct,
+        store,
+        proxy,
+        admin,
+    }
+}
+
+#[tokio::test]
+async fn through_the_proxy_alone_pages_are_served_and_last_used_at_recorded() {
+    let Proxied {
+        direct,
+        store,
+        proxy,
+        admin,
+    } = behind_a_proxy(None, Reply::Silent).await;
+    assert_eq!(Call::list(ORG_A, &admin).send(&store).await.status, 200);
+    assert_eq!(proxy.count("UpdateItem"), 1);
+    assert!(
+        stored_last_used_at(&direct, ORG_A, admin.id())
+            .await
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_last_used_at_write_delays_the_page_by_at_most_the_grace() {
+    let Proxied {
+        direct,
+        store,
+        admin,
+        proxy: _proxy,
+    } = behind_a_proxy(Some("UpdateItem"), Reply::Silent).await;
+    // The page's own latency: the same request while last_used_at is recent, so not written.
+    let now = Utc::now().trunc_subsecs(0);
+    set_last_used_at(&direct, ORG_A, admin.id(), now).await;
+    let started = Instant::now();
+    assert_eq!(Call::list(ORG_A, &admin).send(&store).await.status, 200);
+    let page_alone = started.elapsed();
+    set_last_used_at(&direct, ORG_A, admin.id(), now - TimeDelta::hours(1)).await;
+    let started = Instant::now();
+    let answer = Call::list(ORG_A, &admin).send(&store).await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, 200);
+    let bound = page_alone + api_tokens::TOUCH_GRACE + Duration::from_millis(300);
+    assert!(took < bound, "{took:?}, the page alone {page_alone:?}");
+}
+
+#[tokio::test]
+async fn a_failing_last_used_at_write_still_serves_the_page() {
+    let throttled = error_body("com.amazon.coral.availability#ThrottlingException");
+    // The proxy is bound, not dropped: dropping it stops it.
+    let Proxied {
+        store,
+        admin,
+        proxy: _proxy,
+        ..
+    } = behind_a_proxy(Some("UpdateItem"), throttled).await;
+    let answer = Call::list(ORG_A, &admin).send(&store).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.ids().len(), 2);
+}
+
+#[tokio::test]
+async fn a_stalled_page_read_is_503_within_three_seconds() {
+    // The proxy is bound, not dropped: dropping it stops it.
+    let Proxied {
+        store,
+        admin,
+        proxy: _proxy,
+        ..
+    } = behind_a_proxy(Some("Query"), Reply::Silent).await;
+    let started = Instant::now();
+    let answer = Call::list(ORG_A, &admin).send(&store).await;
+    assert_eq!(answer.status, 503);
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
 
 // The admin CLI against the same server
 
@@ -258,10 +361,20 @@ async fn the_cli_refuses_a_bad_name() {
     for name in ["", long.as_str()] {
         let output = cli(
             store.table(),
-            &["create", "--org", &ORG_A.to_string(), "--name", name],
+            &[
+                "create",
+                "--org",
+                &ORG_A.to_string(),
+                "--name",
+                name,
+                "--scope",
+                "admin",
+                "--no-expiry",
+            ],
         );
         assert!(!output.status.success());
         assert!(output.stdout.is_empty());
+        assert!(String::from_utf8_lossy(&output.stderr).contains("--name"));
     }
 }
 
@@ -282,4 +395,127 @@ async fn seeding_the_demo_twice_changes_nothing() {
     let twice = Call::list(org, &demo).send(&store).await;
     assert_eq!(once.ids(), twice.ids());
     assert_eq!(once.ids().len(), 6);
+}
+
+/// `tokens create` in ORG_A with these arguments besides `--org` and `--name`.
+fn create(table: &str, args: &[&str]) -> std::process::Output {
+    let org = ORG_A.to_string();
+    let mut all = vec!["create", "--org", &org, "--name", "t"];
+    all.extend_from_slice(args);
+    cli(table, &all)
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn the_cli_requires_an_expiry_or_an_explicit_no_expiry() {
+    let store = fresh_store().await;
+    let neither = create(store.table(), &["--scope", "admin"]);
+    assert!(!neither.status.success());
+    assert!(
+        stderr(&neither).contains("--expires-in"),
+        "{}",
+        stderr(&neither)
+    );
+    assert!(neither.stdout.is_empty());
+    let both = create(
+        store.table(),
+        &["--scope", "admin", "--expires-in", "1d", "--no-expiry"],
+    );
+    assert!(!both.status.success());
+    let never = create(store.table(), &["--scope", "admin", "--no-expiry"]);
+    assert!(never.status.success(), "{}", stderr(&never));
+    let token = Token::parse(String::from_utf8_lossy(&never.stdout).trim()).unwrap();
+    let answer = Call::list(ORG_A, &token).send(&store).await;
+    assert_eq!(
+        answer.body["items"][0]["expires_at"],
+        serde_json::Value::Null
+    );
+}
+
+#[tokio::test]
+async fn the_cli_refuses_a_token_without_a_scope_or_with_a_badly_formed_one() {
+    let store = fresh_store().await;
+    for args in [
+        vec!["--no-expiry"],
+        vec!["--no-expiry", "--scope", "Admin"],
+        vec!["--no-expiry", "--scope", "api tokens:read"],
+        vec!["--no-expiry", "--scope", "admin", "--scope", "a:b:c"],
+    ] {
+        let output = create(store.table(), &args);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(stderr(&output).contains("--scope"), "{}", stderr(&output));
+        assert!(output.stdout.is_empty());
+    }
+    assert!(
+        cli(store.table(), &["list", "--org", &ORG_A.to_string()])
+            .stdout
+            .starts_with(b"[]")
+    );
+}
+
+#[tokio::test]
+async fn the_cli_warns_about_a_scope_this_service_does_not_know() {
+    let store = fresh_store().await;
+    let output = create(
+        store.table(),
+        &[
+            "--no-expiry",
+            "--scope",
+            "api_tokens:read",
+            "--scope",
+            "billing:read",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let warnings = stderr(&output);
+    assert!(
+        warnings.contains("warning") && warnings.contains("billing:read"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("api_tokens:read;"), "{warnings}");
+}
+
+#[test]
+fn seeding_the_demo_is_refused_unless_the_endpoint_is_loopback() {
+    for (name, url) in [
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "https://dynamodb.us-east-1.amazonaws.com",
+        ),
+        ("AWS_ENDPOINT_URL", "https://dynamodb.example.invalid"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tokens"))
+            .arg("seed-demo")
+            .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env(name, url)
+            .output()
+            .expect("the tokens binary runs");
+        assert!(!output.status.success(), "{url}");
+        assert!(output.stdout.is_empty(), "{url}");
+        let message = stderr(&output);
+        assert!(
+            message.contains("loopback") && message.contains(url),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn seeding_the_demo_without_any_endpoint_is_refused_as_aws() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tokens"))
+        .arg("seed-demo")
+        .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("the tokens binary runs");
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("would go to AWS"),
+        "{}",
+        stderr(&output)
+    );
 }

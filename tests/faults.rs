@@ -150,7 +150,7 @@ async fn an_unknown_client_error_is_500() {
 }
 
 #[tokio::test]
-async fn a_credential_item_missing_attributes_is_500_not_401() {
+async fn a_credential_item_missing_attributes_is_401_like_an_unknown_token() {
     let fake = FakeDynamo::start(|_, operation| match operation {
         "GetItem" => Reply::Raw(
             200,
@@ -160,7 +160,9 @@ async fn a_credential_item_missing_attributes_is_500_not_401() {
         _ => Reply::Healthy,
     })
     .await;
-    assert_internal(&list(&store_at(&fake.address).await).await);
+    let answer = list(&store_at(&fake.address).await).await;
+    assert_eq!(answer.status, 401, "{}", answer.text);
+    assert_eq!(answer.error_code(), "invalid_credentials");
 }
 
 #[tokio::test]
@@ -192,4 +194,32 @@ async fn a_failing_last_used_at_write_still_serves_the_page() {
     })
     .await;
     assert_eq!(list(&store_at(&fake.address).await).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_silent_last_used_at_write_delays_the_page_by_at_most_the_grace() {
+    let fake = FakeDynamo::start(|_, operation| match operation {
+        "UpdateItem" => Reply::Silent,
+        _ => Reply::Healthy,
+    })
+    .await;
+    let store = store_at(&fake.address).await;
+    let started = Instant::now();
+    let answer = list(&store).await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, 200);
+    // The fake answers reads at once; the rest is slack for a loaded machine.
+    let bound = api_tokens::TOUCH_GRACE + Duration::from_millis(400);
+    assert!(took < bound, "answered after {took:?}");
+}
+
+#[tokio::test]
+async fn a_throttled_last_used_at_write_is_not_retried() {
+    let fake = FakeDynamo::start(|_, operation| match operation {
+        "UpdateItem" => error_body("com.amazon.coral.availability#ThrottlingException"),
+        _ => Reply::Healthy,
+    })
+    .await;
+    assert_eq!(list(&store_at(&fake.address).await).await.status, 200);
+    assert_eq!(fake.count("UpdateItem"), 1);
 }

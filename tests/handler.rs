@@ -516,14 +516,30 @@ async fn a_failed_last_used_at_write_does_not_fail_the_request() {
     assert_eq!(answer.ids().len(), 2);
 }
 
-/// A store whose page read and last_used_at write each wait for the other to start.
-struct Rendezvous {
+/// The in-memory store, with a delay before each operation; `HANG` never answers.
+struct Delayed {
     inner: MemoryStore,
-    both: tokio::sync::Barrier,
+    credential: Duration,
+    page: Duration,
+    touch: Duration,
 }
 
-impl TokenStore for Rendezvous {
+const HANG: Duration = Duration::from_secs(365 * 86_400);
+
+impl Delayed {
+    fn new(inner: MemoryStore) -> Delayed {
+        Delayed {
+            inner,
+            credential: Duration::ZERO,
+            page: Duration::ZERO,
+            touch: Duration::ZERO,
+        }
+    }
+}
+
+impl TokenStore for Delayed {
     async fn credential(&self, org: Uuid, id: Uuid) -> Result<Option<Credential>, StoreError> {
+        tokio::time::sleep(self.credential).await;
         self.inner.credential(org, id).await
     }
     async fn page(
@@ -532,7 +548,7 @@ impl TokenStore for Rendezvous {
         after: Option<Uuid>,
         count: usize,
     ) -> Result<Vec<TokenSummary>, StoreError> {
-        self.both.wait().await;
+        tokio::time::sleep(self.page).await;
         self.inner.page(org, after, count).await
     }
     async fn touch(
@@ -542,25 +558,107 @@ impl TokenStore for Rendezvous {
         now: DateTime<Utc>,
         stale: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.both.wait().await;
+        tokio::time::sleep(self.touch).await;
         self.inner.touch(org, id, now, stale).await
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn a_hanging_last_used_at_write_delays_the_page_by_at_most_the_grace() {
+    let (inner, admin, _) = store_with(1);
+    let store = Delayed {
+        page: Duration::from_millis(30),
+        touch: HANG,
+        ..Delayed::new(inner)
+    };
+    let started = tokio::time::Instant::now();
+    let answer = Call::list(ORG_A, &admin).send(&store).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(30) + api_tokens::TOUCH_GRACE
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn last_used_at_is_written_while_the_page_is_read() {
     let (inner, admin, _) = store_with(1);
-    let store = Rendezvous {
-        inner,
-        both: tokio::sync::Barrier::new(2),
+    let store = Delayed {
+        page: Duration::from_millis(50),
+        touch: Duration::from_millis(50),
+        ..Delayed::new(inner)
     };
-    let answer = tokio::time::timeout(
-        Duration::from_secs(2),
-        Call::list(ORG_A, &admin).send(&store),
-    )
-    .await
-    .expect("the write and the read ran one after the other");
-    assert_eq!(answer.status, 200);
+    let started = tokio::time::Instant::now();
+    assert_eq!(Call::list(ORG_A, &admin).send(&store).await.status, 200);
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(50),
+        "one after the other"
+    );
+    assert!(
+        store
+            .inner
+            .get(ORG_A, admin.id())
+            .unwrap()
+            .last_used_at
+            .is_some()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_that_finishes_within_the_grace_is_awaited_and_recorded() {
+    let (inner, admin, _) = store_with(1);
+    let store = Delayed {
+        touch: api_tokens::TOUCH_GRACE / 2,
+        ..Delayed::new(inner)
+    };
+    assert_eq!(Call::list(ORG_A, &admin).send(&store).await.status, 200);
+    let record = store.inner.get(ORG_A, admin.id()).unwrap();
+    assert!(record.last_used_at.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_page_read_near_the_deadline_is_not_lost_to_a_hanging_write() {
+    let (inner, admin, _) = store_with(1);
+    let store = Delayed {
+        credential: Duration::from_millis(2000),
+        page: Duration::from_millis(400),
+        touch: HANG,
+        ..Delayed::new(inner)
+    };
+    let started = tokio::time::Instant::now();
+    let answer = Call::list(ORG_A, &admin).send(&store).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_page_read_that_hangs_is_503_within_three_seconds_even_with_a_hanging_write() {
+    let (inner, admin, _) = store_with(1);
+    let store = Delayed {
+        page: HANG,
+        touch: HANG,
+        ..Delayed::new(inner)
+    };
+    let started = tokio::time::Instant::now();
+    let answer = Call::list(ORG_A, &admin).send(&store).await;
+    assert_eq!(answer.status, 503);
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn a_credential_item_that_cannot_be_decoded_is_401_like_an_unknown_token() {
+    let (store, admin, _) = store_with(1);
+    let (stranger, _) = minted(ORG_A, 50, &["admin"]);
+    let unknown = Call::list(ORG_A, &stranger).send(&store).await;
+    store.fail(
+        Operation::Credential,
+        StoreError::Malformed(format!("token item {} of org {ORG_A}", admin.id())),
+    );
+    let undecodable = Call::list(ORG_A, &admin).send(&store).await;
+    assert_eq!(undecodable.status, 401);
+    assert_eq!(undecodable.text, unknown.text);
+    assert_eq!(undecodable.headers, unknown.headers);
 }
 
 // Failures and headers
@@ -669,6 +767,194 @@ async fn no_response_carries_a_secret_hash_or_a_token() {
     for record in &records {
         assert!(!answer.text.contains(&record.secret_hash));
     }
+}
+
+// The request log line
+
+/// Sends `call` while the production JSON log format writes to memory, and returns the answer
+/// and the request's log line. (Thread-local: a `#[tokio::test]` runs on one thread.)
+async fn logged(store: &impl TokenStore, call: &Call) -> (Answer, serde_json::Value, String) {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber =
+        api_tokens::telemetry::json_lines(tracing::Level::INFO, move || writer.clone());
+    let answer = {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        call.send(store).await
+    };
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|line| line.contains("\"message\":\"request\""))
+        .unwrap_or_else(|| panic!("no request line in {text}"))
+        .to_owned();
+    (answer, serde_json::from_str(&line).unwrap(), line)
+}
+
+/// One call for each way credentials or scope can be refused, with its `auth` value, over a
+/// store that holds what each needs; and every token whose material must not reach a log.
+fn refusals() -> (MemoryStore, Vec<(&'static str, Call)>, Vec<Token>) {
+    let (store, admin, _) = store_with(0);
+    let (billing, _) = with_token(&store, ORG_A, 1, &["billing:read"]);
+    let (expired, mut record) = minted(ORG_A, 2, &["admin"]);
+    record.expires_at = Some((Utc::now() - chrono::TimeDelta::hours(1)).into());
+    store.insert(record);
+    let (stranger, _) = minted(ORG_A, 50, &["admin"]);
+    let forged = Token::assemble(admin.id(), &[9u8; 32]);
+    let route = || Call::get(tokens_path(ORG_A));
+    let calls = vec![
+        ("missing", route()),
+        (
+            "missing",
+            route().header("authorization", &format!("Basic {}", admin.expose())),
+        ),
+        (
+            "malformed",
+            route().header(
+                "authorization",
+                &format!("Bearer {}", with_bad_checksum(&admin)),
+            ),
+        ),
+        ("malformed", route().bearer(&admin).bearer(&admin)),
+        ("not_found", Call::list(ORG_A, &stranger)),
+        ("not_found", Call::list(ORG_B, &admin)),
+        ("wrong_secret", Call::list(ORG_A, &forged)),
+        ("expired", Call::list(ORG_A, &expired)),
+        ("insufficient_scope", Call::list(ORG_A, &billing)),
+    ];
+    (
+        store,
+        calls,
+        vec![admin, billing, expired, stranger, forged],
+    )
+}
+
+#[tokio::test]
+async fn the_log_line_of_a_refused_request_names_why_in_auth() {
+    let (store, calls, _) = refusals();
+    for (cause, call) in &calls {
+        let (answer, line, _) = logged(&store, call).await;
+        assert_eq!(line["auth"], *cause, "{call:?}");
+        assert_eq!(line["status"], answer.status);
+    }
+}
+
+#[tokio::test]
+async fn an_undecodable_credential_item_is_logged_as_not_found_and_as_an_error() {
+    let (store, admin, _) = store_with(0);
+    store.fail(
+        Operation::Credential,
+        StoreError::Malformed(format!("token item {} of org {ORG_A}", admin.id())),
+    );
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber =
+        api_tokens::telemetry::json_lines(tracing::Level::INFO, move || writer.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    Call::list(ORG_A, &admin).send(&store).await;
+    let text = logs.text();
+    let error: serde_json::Value = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .find(|line: &serde_json::Value| line["level"] == "ERROR")
+        .unwrap_or_else(|| panic!("no error line in {text}"));
+    assert_eq!(error["org"], ORG_A.to_string());
+    assert_eq!(error["token_id"], admin.id().to_string());
+    assert!(text.contains("\"auth\":\"not_found\""), "{text}");
+}
+
+#[tokio::test]
+async fn a_served_or_rejected_request_has_no_auth_field() {
+    let (store, admin, _) = store_with(0);
+    for call in [
+        Call::list(ORG_A, &admin),
+        Call::list(ORG_A, &admin).query("limit", "0"),
+        Call::get("/elsewhere"),
+    ] {
+        let (_, line, _) = logged(&store, &call).await;
+        assert!(line.get("auth").is_none(), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn every_refused_token_gets_the_same_answer_bytes_whatever_the_cause() {
+    let (store, calls, _) = refusals();
+    let mut answers = Vec::new();
+    for (cause, call) in &calls {
+        if !matches!(*cause, "missing" | "insufficient_scope") {
+            answers.push(call.send(&store).await);
+        }
+    }
+    for answer in &answers[1..] {
+        assert_eq!(answer.status, answers[0].status);
+        assert_eq!(answer.headers, answers[0].headers);
+        assert_eq!(answer.text, answers[0].text);
+    }
+}
+
+#[tokio::test]
+async fn no_log_line_of_a_refusal_carries_token_material() {
+    let (store, calls, tokens) = refusals();
+    let mut material: Vec<String> = Vec::new();
+    for token in &tokens {
+        let text = token.expose();
+        // The whole token, its secret part, and its hash; the 12-character prefix is public.
+        material.extend([text.to_owned(), text[4..47].to_owned(), token.secret_hash()]);
+    }
+    let allowed = [
+        "missing",
+        "malformed",
+        "not_found",
+        "wrong_secret",
+        "expired",
+        "insufficient_scope",
+    ];
+    for (_, call) in &calls {
+        let (_, line, text) = logged(&store, call).await;
+        assert!(
+            allowed.contains(&line["auth"].as_str().unwrap_or("")),
+            "{text}"
+        );
+        for secret in &material {
+            assert!(!text.contains(secret.as_str()), "{text}");
+        }
+        assert!(!text.contains("aet_") && !text.contains("Bearer"), "{text}");
+    }
+}
+
+/// Writes the request lines the function really emits, one labelled case each, for the template's
+/// metric filters (tests/metric_filters_test.py reads them).
+#[tokio::test]
+async fn request_log_lines_for_the_metric_filters() {
+    let (store, calls, _) = refusals();
+    let (_, admin, _) = store_with(0);
+    let mut cases: Vec<(String, Call)> = calls
+        .into_iter()
+        .map(|(cause, call)| {
+            let status = if cause == "insufficient_scope" {
+                403
+            } else {
+                401
+            };
+            (format!("{status}-{cause}"), call)
+        })
+        .collect();
+    cases.push(("200".into(), Call::list(ORG_A, &admin)));
+    cases.push(("400".into(), Call::list(ORG_A, &admin).query("limit", "0")));
+    let mut out = String::new();
+    for (case, call) in &cases {
+        let (_, _, line) = logged(&store, call).await;
+        out.push_str(&serde_json::json!({"case": case, "line": line}).to_string());
+        out.push('\n');
+    }
+    let down = MemoryStore::new();
+    down.fail_all(StoreError::Unavailable("connection refused".into()));
+    let (answer, _, line) = logged(&down, &Call::list(ORG_A, &admin)).await;
+    assert_eq!(answer.status, 503);
+    out.push_str(&serde_json::json!({"case": "503", "line": line}).to_string());
+    out.push('\n');
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("request-log-lines.jsonl");
+    std::fs::write(&path, out).unwrap();
 }
 
 // The Lambda entry point

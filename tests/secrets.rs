@@ -5,8 +5,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use api_tokens::dynamo::{DynamoStore, sdk_config};
 use api_tokens::gateway::function;
@@ -20,25 +18,6 @@ use lambda_http::{Context, LambdaEvent};
 use tracing::Level;
 use tracing_subscriber::prelude::*;
 use uuid::Uuid;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 async fn insert(store: &DynamoStore, record: &TokenRecord) {
     assert!(store.insert(record).await.unwrap());

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use api_tokens::admin;
 use api_tokens::demo::{self, DEMO_ORG, DEMO_TOKENS};
 use api_tokens::dynamo::{DEFAULT_TABLE, DynamoStore, sdk_config};
 use api_tokens::store::{StoreError, TokenRecord, TokenStore};
@@ -25,18 +26,26 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Mint a token and print it once; only its hash is stored.
+    ///
+    /// Listing tokens needs the scope api_tokens:read, api_tokens:write or admin (write and admin
+    /// include read). Other well-formed scopes are stored, with a warning: this service does not
+    /// know them.
     Create {
         #[arg(long)]
         org: Uuid,
         /// A label of 1 to 100 characters.
         #[arg(long)]
         name: String,
-        /// A scope such as api_tokens:read; repeat for several.
-        #[arg(long = "scope")]
+        /// A scope, `word` or `word:word` in lowercase letters, digits and _, such as
+        /// api_tokens:read; repeat for several. At least one.
+        #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
-        /// Lifetime such as 30d or 12h; without it the token never expires.
-        #[arg(long, value_parser = humantime::parse_duration)]
+        /// Lifetime such as 30d or 12h. Either this or --no-expiry is required.
+        #[arg(long, value_parser = humantime::parse_duration, required_unless_present = "no_expiry")]
         expires_in: Option<Duration>,
+        /// The token never expires: say so explicitly.
+        #[arg(long, conflicts_with = "expires_in")]
+        no_expiry: bool,
     },
     /// Print the tokens of an organization as JSON, newest first.
     List {
@@ -53,6 +62,7 @@ enum Command {
     /// Create the table of the contract if it is missing (local runs; SAM creates deployed ones).
     CreateTable,
     /// Load the fixed demo organization and tokens (local use only: their secrets are public).
+    /// Refused unless AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL is a loopback address.
     SeedDemo {
         /// Where the local function listens, for the printed curl line.
         #[arg(long, default_value = "http://127.0.0.1:9000")]
@@ -68,14 +78,35 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let store = DynamoStore::new(Client::new(&sdk_config().await), cli.table);
-    match run(&store, cli.command).await {
+    let result = match connect(&cli).await {
+        Ok(store) => run(&store, cli.command).await,
+        Err(message) => Err(message),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The store of `--table`. Demo data may only go to a local endpoint: that is checked before the
+/// SDK is even configured, so a refusal makes no network call, and the client is then pinned to
+/// exactly the endpoint that was checked, whatever a profile might add.
+async fn connect(cli: &Cli) -> Result<DynamoStore, String> {
+    let local = match cli.command {
+        Command::SeedDemo { .. } => Some(admin::local_endpoint(|name| std::env::var(name).ok())?),
+        _ => None,
+    };
+    let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await);
+    if let Some(endpoint) = local {
+        config = config.endpoint_url(endpoint);
+    }
+    Ok(DynamoStore::new(
+        Client::from_conf(config.build()),
+        cli.table.clone(),
+    ))
 }
 
 async fn run(store: &DynamoStore, command: Command) -> Result<(), String> {
@@ -85,6 +116,7 @@ async fn run(store: &DynamoStore, command: Command) -> Result<(), String> {
             name,
             scopes,
             expires_in,
+            no_expiry: _,
         } => create(store, org, name, scopes, expires_in).await,
         Command::List { org } => {
             let mut all = Vec::new();
@@ -153,11 +185,8 @@ async fn create(
     if name.is_empty() || name.chars().count() > 100 {
         return Err("--name must be 1 to 100 characters".into());
     }
-    if scopes
-        .iter()
-        .any(|s| s.is_empty() || s.contains(char::is_whitespace))
-    {
-        return Err("a --scope must be a non-empty word".into());
+    for warning in admin::check_scopes(&scopes)? {
+        eprintln!("{warning}");
     }
     let now = Utc::now().trunc_subsecs(0);
     let expires_at = expires_in

@@ -33,7 +33,9 @@ macro_rules! store_contract {
             a_cursor_from_another_org_only_positions_within_the_paths_org,
             an_expired_token_is_401,
             a_token_expiring_later_is_accepted,
+            a_token_expired_earlier_in_the_same_second_is_401,
             a_token_without_the_scope_is_403,
+            a_refused_scope_still_records_last_used_at,
             a_token_of_org_a_on_org_b_is_answered_as_an_unknown_token,
             a_first_use_records_last_used_at,
             a_use_within_a_minute_writes_nothing,
@@ -183,6 +185,24 @@ pub async fn a_token_expiring_later_is_accepted<S: ContractStore>() {
     assert_eq!(list(&store, &token, &[]).await.status, 200);
 }
 
+pub async fn a_token_expired_earlier_in_the_same_second_is_401<S: ContractStore>() {
+    let store = S::fresh().await;
+    // Expiry 0.2 s before now, within the same whole second: a check against `now` cut to
+    // whole seconds would still accept the token.
+    let now = loop {
+        let now = Utc::now();
+        if (300..700).contains(&now.timestamp_subsec_millis()) {
+            break now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let (token, mut record) = minted(ORG_A, 1, &["admin"]);
+    record.expires_at = Some((now - TimeDelta::milliseconds(200)).into());
+    store.put(&record).await;
+    let answer = list(&store, &token, &[]).await;
+    assert_eq!(answer.status, 401, "{}", answer.text);
+}
+
 pub async fn a_token_without_the_scope_is_403<S: ContractStore>() {
     let store = S::fresh().await;
     for (n, scopes) in [(1, vec!["billing:read"]), (2, vec![])] {
@@ -198,6 +218,17 @@ pub async fn a_token_without_the_scope_is_403<S: ContractStore>() {
             )
         );
     }
+}
+
+pub async fn a_refused_scope_still_records_last_used_at<S: ContractStore>() {
+    let store = S::fresh().await;
+    let (token, record) = minted(ORG_A, 1, &["billing:read"]);
+    store.put(&record).await;
+    let before = Utc::now().trunc_subsecs(0);
+    assert_eq!(list(&store, &token, &[]).await.status, 403);
+    let written = store.last_used_at(ORG_A, token.id()).await;
+    let written: DateTime<Utc> = written.expect("written").parse().unwrap();
+    assert!(written >= before && written <= Utc::now());
 }
 
 pub async fn a_token_of_org_a_on_org_b_is_answered_as_an_unknown_token<S: ContractStore>() {

@@ -1,5 +1,6 @@
 //! A scripted fake DynamoDB on 127.0.0.1: enough of the JSON protocol for GetItem, Query and
-//! UpdateItem, and every way of failing that a network service has.
+//! UpdateItem, and every way of failing that a network service has. With `Reply::Forward` it is
+//! a proxy in front of a real DynamoDB-API server that stalls or fails chosen operations.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub enum Reply {
     Slow(Duration),
     /// An HTTP status and a raw body.
     Raw(u16, String),
+    /// Passed on to a real DynamoDB-API server at this address, and its answer passed back.
+    Forward(String),
 }
 
 pub fn error_body(kind: &str) -> Reply {
@@ -127,7 +130,7 @@ async fn connection(mut socket: TcpStream, script: Script, operations: Arc<Mutex
                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
             }
         }
-        buffer.drain(..header_end + length);
+        let request: Vec<u8> = buffer.drain(..header_end + length).collect();
         let operation = header("x-amz-target").unwrap_or_default();
         let operation = operation.rsplit('.').next().unwrap_or("").to_owned();
         let number = {
@@ -146,6 +149,15 @@ async fn connection(mut socket: TcpStream, script: Script, operations: Arc<Mutex
             }
             Reply::Healthy => (200, healthy(&operation)),
             Reply::Raw(status, body) => (status, body),
+            Reply::Forward(upstream) => {
+                let Some(response) = forward(&upstream, &request).await else {
+                    return;
+                };
+                if socket.write_all(&response).await.is_err() {
+                    return;
+                }
+                continue;
+            }
         };
         let response = format!(
             "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{body}",
@@ -153,6 +165,31 @@ async fn connection(mut socket: TcpStream, script: Script, operations: Arc<Mutex
         );
         if socket.write_all(response.as_bytes()).await.is_err() {
             return;
+        }
+    }
+}
+
+/// Sends one raw HTTP request to `upstream` and reads its one answer, framed by Content-Length.
+async fn forward(upstream: &str, request: &[u8]) -> Option<Vec<u8>> {
+    let mut connection = TcpStream::connect(upstream).await.ok()?;
+    connection.write_all(request).await.ok()?;
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if response.len() >= end + 4 + length {
+                return Some(response);
+            }
+        }
+        match connection.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => response.extend_from_slice(&chunk[..n]),
         }
     }
 }
@@ -190,10 +227,15 @@ pub fn healthy(operation: &str) -> String {
 
 /// The production store, pointed at `address`.
 pub async fn store_at(address: &str) -> DynamoStore {
+    table_at(address, "api_tokens").await
+}
+
+/// The production store of `table`, pointed at `address`.
+pub async fn table_at(address: &str, table: &str) -> DynamoStore {
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await)
         .endpoint_url(format!("http://{address}"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .region(Region::new("us-east-1"))
         .build();
-    DynamoStore::new(Client::from_conf(config), "api_tokens")
+    DynamoStore::new(Client::from_conf(config), table)
 }

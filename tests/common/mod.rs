@@ -14,6 +14,31 @@ use uuid::{Builder, Uuid};
 pub const ORG_A: Uuid = Uuid::from_u128(0x2489e9ad_2ee2_8e00_8ec9_32d5f69181c0);
 pub const ORG_B: Uuid = Uuid::from_u128(0x5f0c7a51_93b4_4c7e_a1d2_0e6b8c9d4f21);
 
+/// Log output captured in memory, as a writer for tracing-subscriber.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Forgets what was captured so far.
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
 /// The path of the list route for an org segment.
 pub fn tokens_path(org: impl std::fmt::Display) -> String {
     format!("/api/v1/organizations/{org}/api-tokens")
