@@ -1,5 +1,7 @@
 //! Per-request CPU work: token verification, request parsing, DynamoDB items to JSON, and the
 //! whole handler for a 100-item page over the in-memory store. `scripts/bench` runs it.
+// A benchmark fails loudly on a broken fixture; that is what unwrap and expect are for here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::hint::black_box;

@@ -48,7 +48,7 @@ pub async fn authenticate(
             tracing::error!(%org, token_id = %token.id(), "credential item cannot be decoded");
             return refuse(AuthFailure::NotFound);
         }
-        Err(error) => return Err(crate::store_failure(error)),
+        Err(error) => return Err(error.into()),
     };
     if !token.matches(&credential.secret_hash) {
         return refuse(AuthFailure::WrongSecret);

@@ -1,8 +1,10 @@
-//! Every way a request can fail, and the seed's error envelope it is answered with.
+//! Every way a request can fail, and the API reference's error envelope it is answered with.
 
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
+
+use crate::store::StoreError;
 
 /// The realm named in every `WWW-Authenticate` challenge.
 pub const REALM: &str = "aether";
@@ -58,10 +60,9 @@ pub enum ApiError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
-    #[error("store unavailable")]
-    Unavailable,
-    #[error("internal error")]
-    Internal,
+    /// 503 when a retry may help, else 500; the store's text goes to the log line only.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 #[derive(Serialize)]
@@ -85,8 +86,8 @@ impl ApiError {
             ApiError::InsufficientScope => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -98,8 +99,8 @@ impl ApiError {
             ApiError::InsufficientScope => "insufficient_scope",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::Unavailable => "service_unavailable",
-            ApiError::Internal => "internal_error",
+            ApiError::Store(StoreError::Unavailable(_)) => "service_unavailable",
+            ApiError::Store(_) => "internal_error",
         }
     }
 
@@ -110,8 +111,10 @@ impl ApiError {
             ApiError::InsufficientScope => "The token lacks the api_tokens:read scope.",
             ApiError::NotFound => "No such resource.",
             ApiError::MethodNotAllowed => "Method not allowed; this resource supports GET.",
-            ApiError::Unavailable => "The service is temporarily unavailable; retry later.",
-            ApiError::Internal => "An internal error occurred.",
+            ApiError::Store(StoreError::Unavailable(_)) => {
+                "The service is temporarily unavailable; retry later."
+            }
+            ApiError::Store(_) => "An internal error occurred.",
         }
     }
 
@@ -120,6 +123,14 @@ impl ApiError {
         match self {
             ApiError::InvalidCredentials(failure) => Some(failure.as_str()),
             ApiError::InsufficientScope => Some("insufficient_scope"),
+            _ => None,
+        }
+    }
+
+    /// The store failure behind a 503 or 500, for the request's log line.
+    pub fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            ApiError::Store(error) => Some(error),
             _ => None,
         }
     }
@@ -161,7 +172,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => {
                 headers.insert(header::ALLOW, HeaderValue::from_static("GET"));
             }
-            ApiError::Unavailable => {
+            ApiError::Store(StoreError::Unavailable(_)) => {
                 headers.insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
             }
             _ => {}

@@ -47,7 +47,7 @@ pub async fn function<S: TokenStore>(
         lambda_http::Request::from(lambda_request)
     }));
     let response = match request {
-        Ok(request) => crate::handle(store, request.with_lambda_context(context)).await,
+        Ok(request) => crate::handler::handle(store, request.with_lambda_context(context)).await,
         Err(_) => {
             tracing::warn!("event with an unusable path, query or Host header");
             ApiError::InvalidRequest(Vec::new()).into_response()

@@ -4,22 +4,24 @@
 #![recursion_limit = "256"]
 
 use api_tokens::dynamo::DynamoStore;
+use api_tokens::startup;
 use lambda_http::{Error, service_fn};
 
 fn main() -> Result<(), Error> {
     // SAFETY: the first thing the process does; no other thread exists yet.
-    unsafe { api_tokens::dynamo::trust_ca_bundle_alone() };
+    unsafe { startup::trust_ca_bundle_alone() };
     // Lambda sends one event at a time: one thread starts faster and needs less memory.
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(serve())
+        .block_on(run_function())
 }
 
-async fn serve() -> Result<(), Error> {
+/// Logging, the store, then the Lambda event loop until the environment ends.
+async fn run_function() -> Result<(), Error> {
     api_tokens::telemetry::init();
     // Built once per execution environment and lent to every invocation.
-    let store = DynamoStore::from_env().await;
+    let store = DynamoStore::from_env(&startup::sdk_config().await);
     lambda_http::lambda_runtime::run(service_fn(|event| {
         api_tokens::gateway::function(&store, event)
     }))

@@ -21,9 +21,7 @@ pub enum Operation {
 pub struct MemoryStore {
     items: Mutex<BTreeMap<(Uuid, Uuid), TokenRecord>>,
     failures: Mutex<[Option<StoreError>; 3]>,
-    pub credential_calls: AtomicUsize,
-    pub page_calls: AtomicUsize,
-    pub touch_calls: AtomicUsize,
+    calls: [AtomicUsize; 3],
 }
 
 impl MemoryStore {
@@ -51,11 +49,17 @@ impl MemoryStore {
         }
     }
 
+    /// How often `operation` was called.
+    pub fn calls_of(&self, operation: Operation) -> usize {
+        self.calls[operation as usize].load(Ordering::SeqCst)
+    }
+
+    /// How often each operation was called: credential, page, touch.
     pub fn calls(&self) -> (usize, usize, usize) {
         (
-            self.credential_calls.load(Ordering::SeqCst),
-            self.page_calls.load(Ordering::SeqCst),
-            self.touch_calls.load(Ordering::SeqCst),
+            self.calls_of(Operation::Credential),
+            self.calls_of(Operation::Page),
+            self.calls_of(Operation::Touch),
         )
     }
 
@@ -64,12 +68,7 @@ impl MemoryStore {
     }
 
     fn check(&self, operation: Operation) -> Result<(), StoreError> {
-        let counter = match operation {
-            Operation::Credential => &self.credential_calls,
-            Operation::Page => &self.page_calls,
-            Operation::Touch => &self.touch_calls,
-        };
-        counter.fetch_add(1, Ordering::SeqCst);
+        self.calls[operation as usize].fetch_add(1, Ordering::SeqCst);
         match &self.failures.lock().unwrap_or_else(|e| e.into_inner())[operation as usize] {
             Some(error) => Err(error.clone()),
             None => Ok(()),

@@ -65,7 +65,7 @@ mod tests {
     }
 
     #[test]
-    fn items_serialize_with_the_seeds_fields_in_order_and_null_timestamps() {
+    fn items_serialize_with_the_api_references_fields_in_order_and_null_timestamps() {
         let page = Page::from_lookahead(vec![item(1)], 50);
         assert_eq!(
             serde_json::to_string(&page).unwrap(),

@@ -8,7 +8,7 @@ pub use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// A token as listed by the API: exactly the seed's fields, in the seed's order.
+/// A token as listed by the API: exactly the API reference's fields, in its order.
 ///
 /// It is also the projection the list query reads, so `secret_hash` is never even fetched.
 /// Absent timestamps serialize as `null`.

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use api_tokens::admin;
 use api_tokens::demo::{self, DEMO_ORG, DEMO_TOKENS};
-use api_tokens::dynamo::{DEFAULT_TABLE, DynamoStore, sdk_config};
+use api_tokens::dynamo::{DEFAULT_TABLE, DynamoStore};
+use api_tokens::startup::sdk_config;
 use api_tokens::store::{StoreError, TokenRecord, TokenStore};
 use api_tokens::token::Token;
 use aws_sdk_dynamodb::Client;

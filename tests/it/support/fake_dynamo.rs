@@ -5,7 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use api_tokens::dynamo::{DynamoStore, sdk_config};
+use api_tokens::dynamo::DynamoStore;
+use api_tokens::startup::sdk_config;
 use api_tokens::store::TokenRecord;
 use api_tokens::token::Token;
 use aws_sdk_dynamodb::Client;

@@ -2,14 +2,13 @@
 //! and one Query for a page, at most one UpdateItem per token per minute, nothing for a token that
 //! fails its shape or checksum.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use common::fake_dynamo::*;
-use common::*;
 use serde_json::json;
+
+use crate::support::fake_dynamo::*;
+use crate::support::*;
 
 /// A fake that keeps the admin token's `last_used_at` as UpdateItem writes it.
 async fn remembering() -> FakeDynamo {

@@ -1,25 +1,15 @@
 //! Property tests: no input makes the function fail, answer outside its contract, or echo a token;
 //! the token format round-trips and catches every single-character change.
 
-mod common;
-
 use api_tokens::demo::{DEMO_ORG, DEMO_TOKENS};
 use api_tokens::gateway::function;
-use api_tokens::memory::MemoryStore;
 use api_tokens::token::Token;
-use common::{Call, assert_conforms};
 use lambda_http::{Context, LambdaEvent};
 use proptest::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
-fn demo_store() -> MemoryStore {
-    let store = MemoryStore::new();
-    for demo in DEMO_TOKENS {
-        store.insert(demo.record());
-    }
-    store
-}
+use crate::support::{Call, assert_conforms, demo_store};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -46,7 +46,7 @@ macro_rules! store_contract {
         $(
             #[tokio::test]
             async fn $rule() {
-                common::contract::$rule::<$store>().await
+                crate::support::contract::$rule::<$store>().await
             }
         )*
     };

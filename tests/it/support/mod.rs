@@ -1,43 +1,21 @@
 //! Builders shared by the tests: API Gateway events, tokens, and the answers they get.
-#![allow(dead_code)]
 
 pub mod contract;
+pub mod dynalite;
 pub mod fake_dynamo;
+pub mod logs;
 
+use api_tokens::gateway::{GatewayResponse, function};
+use api_tokens::memory::MemoryStore;
 use api_tokens::store::{TokenRecord, TokenStore};
 use api_tokens::token::Token;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use lambda_http::Request;
+use lambda_http::{Context, LambdaEvent, Request};
 use serde_json::{Value, json};
 use uuid::{Builder, Uuid};
 
 pub const ORG_A: Uuid = Uuid::from_u128(0x2489e9ad_2ee2_8e00_8ec9_32d5f69181c0);
 pub const ORG_B: Uuid = Uuid::from_u128(0x5f0c7a51_93b4_4c7e_a1d2_0e6b8c9d4f21);
-
-/// Log output captured in memory, as a writer for tracing-subscriber.
-#[derive(Clone, Default)]
-pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    /// Forgets what was captured so far.
-    pub fn clear(&self) {
-        self.0.lock().unwrap().clear();
-    }
-}
 
 /// The path of the list route for an org segment.
 pub fn tokens_path(org: impl std::fmt::Display) -> String {
@@ -408,4 +386,41 @@ fn validation_errors(reference: &str, instance: &Value) -> Vec<String> {
         .iter_errors(instance)
         .map(|e| e.to_string())
         .collect()
+}
+
+/// A store with the admin token of ORG_A (number 0) and `others` more tokens of ORG_A.
+pub fn store_with(others: u32) -> (MemoryStore, Token, Vec<TokenRecord>) {
+    let store = MemoryStore::new();
+    let (admin, record) = minted(ORG_A, 0, &["admin"]);
+    let mut records = vec![record.clone()];
+    store.insert(record);
+    for n in 1..=others {
+        let (_, record) = minted(ORG_A, n, &["api_tokens:read"]);
+        records.push(record.clone());
+        store.insert(record);
+    }
+    (store, admin, records)
+}
+
+pub fn with_token(store: &MemoryStore, org: Uuid, n: u32, scopes: &[&str]) -> (Token, TokenRecord) {
+    let (token, record) = minted(org, n, scopes);
+    store.insert(record.clone());
+    (token, record)
+}
+
+/// The demo data of `tokens seed-demo`, in memory.
+pub fn demo_store() -> MemoryStore {
+    let store = MemoryStore::new();
+    for demo in api_tokens::demo::DEMO_TOKENS {
+        store.insert(demo.record());
+    }
+    store
+}
+
+/// Sends an event through the Lambda entry point; its response as JSON.
+pub async fn invoke(store: &MemoryStore, event: serde_json::Value) -> serde_json::Value {
+    let response: GatewayResponse = function(store, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    serde_json::to_value(response).unwrap()
 }

@@ -1,13 +1,10 @@
 //! A token of one org never reads another org's tokens, whatever the path, cursor or headers.
 
-mod common;
-
-use api_tokens::gateway::function;
 use api_tokens::memory::MemoryStore;
 use api_tokens::token::Token;
-use common::*;
-use lambda_http::{Context, LambdaEvent};
 use serde_json::Value;
+
+use crate::support::*;
 
 /// ORG_A with its admin token and two more; ORG_B with its admin token and two more.
 fn two_orgs() -> (MemoryStore, Token, Token, Vec<String>) {
@@ -27,11 +24,9 @@ fn two_orgs() -> (MemoryStore, Token, Token, Vec<String>) {
     (store, a, b, b_ids)
 }
 
-async fn invoke(store: &MemoryStore, event: Value) -> (u16, String) {
-    let response = function(store, LambdaEvent::new(event, Context::default()))
-        .await
-        .unwrap();
-    let response = serde_json::to_value(response).unwrap();
+/// The status and body of an event's response.
+async fn status_and_body(store: &MemoryStore, event: Value) -> (u16, String) {
+    let response = invoke(store, event).await;
     let status = response["statusCode"].as_u64().unwrap() as u16;
     (status, response["body"].as_str().unwrap().to_owned())
 }
@@ -40,7 +35,7 @@ async fn invoke(store: &MemoryStore, event: Value) -> (u16, String) {
 async fn assert_no_org_b_data(store: &MemoryStore, call: &Call, b_ids: &[String]) -> Vec<u16> {
     let mut statuses = Vec::new();
     for event in [call.http_api_event(), call.rest_api_event("prod")] {
-        let (status, body) = invoke(store, event).await;
+        let (status, body) = status_and_body(store, event).await;
         assert!(
             !body.contains(&ORG_B.to_string()),
             "{call:?} showed org B: {body}"

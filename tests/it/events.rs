@@ -3,16 +3,13 @@
 //!
 //! `BLESS=1 cargo test --test events` rewrites the expectations from the answers (review the diff).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use api_tokens::demo::DEMO_TOKENS;
 use api_tokens::gateway::function;
-use api_tokens::memory::MemoryStore;
-use common::assert_conforms;
 use lambda_http::{Context, LambdaEvent};
 use serde_json::{Value, json};
+
+use crate::support::{assert_conforms, demo_store};
 
 /// The headers an expectation pins when the answer has them.
 const HEADERS: [&str; 5] = [
@@ -37,14 +34,6 @@ fn events() -> Vec<PathBuf> {
 
 fn expectation_path(event: &Path) -> PathBuf {
     event.with_extension("expected.json")
-}
-
-fn demo_store() -> MemoryStore {
-    let store = MemoryStore::new();
-    for demo in DEMO_TOKENS {
-        store.insert(demo.record());
-    }
-    store
 }
 
 /// The deterministic part of a Lambda response: status, the headers that matter, the body with

@@ -2,16 +2,15 @@
 //! 127.0.0.1 and the production SDK settings. Every case answers 503 or 500 in the envelope
 //! within 3 s, and the next request after recovery succeeds.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use api_tokens::dynamo::DynamoStore;
-use common::fake_dynamo::*;
-use common::*;
 use serde_json::json;
 use tokio::net::TcpListener;
+
+use crate::support::fake_dynamo::*;
+use crate::support::*;
 
 /// One list request; asserts the answer came within 3 s.
 async fn list(store: &DynamoStore) -> Answer {
@@ -209,7 +208,7 @@ async fn a_silent_last_used_at_write_delays_the_page_by_at_most_the_grace() {
     let took = started.elapsed();
     assert_eq!(answer.status, 200);
     // The fake answers reads at once; the rest is slack for a loaded machine.
-    let bound = api_tokens::TOUCH_GRACE + Duration::from_millis(400);
+    let bound = api_tokens::handler::TOUCH_GRACE + Duration::from_millis(400);
     assert!(took < bound, "answered after {took:?}");
 }
 
