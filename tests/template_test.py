@@ -11,6 +11,7 @@ import copy
 import functools
 import json
 import pathlib
+import re
 import unittest
 
 import boto3
@@ -156,6 +157,101 @@ class Throttling(unittest.TestCase):
         # Even the whole burst and a second at the full rate, all forged tokens aimed at one org,
         # leave most of that partition's reads to its real users.
         self.assertLessEqual(int(rate["Default"]) + int(burst["Default"]), PARTITION_READS_PER_SECOND / 10)
+
+
+# What CloudWatch Logs accepts as RetentionInDays.
+RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                  2192, 2557, 2922, 3288, 3653}
+
+
+def log_group(reference):
+    """The AWS::Logs::LogGroup a Ref or GetAtt points at."""
+    if "Ref" in reference:
+        name = reference["Ref"]
+    else:
+        name, attribute = reference["Fn::GetAtt"]
+        assert attribute == "Arn", reference
+    assert RESOURCES[name]["Type"] == "AWS::Logs::LogGroup", name
+    return name, RESOURCES[name]
+
+
+def render_access_log(format_string, **context):
+    """One access log line as API Gateway writes it: each $context variable replaced by its value."""
+    def value(match):
+        name = match.group(1)
+        assert name in context, f"give a value for $context.{name}"
+        return str(context[name])
+    return re.sub(r"\$context\.([A-Za-z0-9_.]*[A-Za-z0-9_])", value, format_string)
+
+
+# A request the function answered 200, as the gateway's $context describes it.
+ACCESS_CONTEXT = {
+    "requestId": "Kp3oZgQ7IAMEVxw=",
+    "identity.sourceIp": "203.0.113.7",
+    "requestTime": "29/Nov/2026:01:02:03 +0000",
+    "httpMethod": "GET",
+    "routeKey": "GET /api/v1/organizations/{orgID}/api-tokens",
+    "path": "/api/v1/organizations/2489e9ad-2ee2-8e00-8ec9-32d5f69181c0/api-tokens",
+    "protocol": "HTTP/1.1",
+    "status": 200,
+    "responseLength": 1834,
+    "responseLatency": 23,
+    "integrationStatus": 200,
+    "integration.status": 200,
+    "integrationErrorMessage": "-",
+    "integrationLatency": 21,
+    "integration.requestId": "8f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b",
+    "error.message": "-",
+}
+
+
+class Logs(unittest.TestCase):
+    def test_function_logs_to_a_log_group_of_the_template(self):
+        log_group(PROPS["LoggingConfig"]["LogGroup"])
+
+    def test_api_writes_access_logs_to_a_log_group_of_its_own(self):
+        function_group, _ = log_group(PROPS["LoggingConfig"]["LogGroup"])
+        access_group, _ = log_group(API_PROPS["AccessLogSettings"]["DestinationArn"])
+        self.assertNotEqual(access_group, function_group)
+
+    def test_both_log_groups_keep_logs_for_the_retention_parameter(self):
+        for reference in (
+            PROPS["LoggingConfig"]["LogGroup"],
+            API_PROPS["AccessLogSettings"]["DestinationArn"],
+        ):
+            _, group = log_group(reference)
+            self.assertEqual(group["Properties"]["RetentionInDays"], {"Ref": "LogRetentionInDays"})
+
+    def test_logs_are_kept_30_days_by_default(self):
+        self.assertEqual(int(PARAMETERS["LogRetentionInDays"]["Default"]), 30)
+
+    def test_retention_parameter_offers_only_what_cloudwatch_accepts(self):
+        allowed = {int(days) for days in PARAMETERS["LogRetentionInDays"]["AllowedValues"]}
+        self.assertLessEqual(allowed, RETENTION_DAYS)
+        self.assertIn(30, allowed)
+
+    def test_access_log_lines_are_json_with_what_an_operator_needs(self):
+        line = json.loads(render_access_log(API_PROPS["AccessLogSettings"]["Format"], **ACCESS_CONTEXT))
+        fields = {
+            "requestId": "Kp3oZgQ7IAMEVxw=",
+            "ip": "203.0.113.7",
+            "routeKey": "GET /api/v1/organizations/{orgID}/api-tokens",
+            "status": 200,
+            "responseLength": "1834",
+            "integrationStatus": "200",
+            "integrationError": "-",
+            "responseLatency": 23,
+            "integrationLatency": "21",
+            # The Lambda request id: the function's own log line names it as request_id.
+            "integrationRequestId": "8f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b",
+        }
+        self.assertEqual({key: line.get(key) for key in fields}, fields)
+
+    def test_access_log_status_is_a_json_number_so_filters_can_compare_it(self):
+        for status in (200, 429, 503):
+            context = dict(ACCESS_CONTEXT, status=status)
+            line = json.loads(render_access_log(API_PROPS["AccessLogSettings"]["Format"], **context))
+            self.assertIs(type(line["status"]), int)
 
 
 class ApiDocument(unittest.TestCase):
