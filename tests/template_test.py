@@ -14,6 +14,8 @@ import pathlib
 import re
 import unittest
 
+import logging
+
 import boto3
 from cfnlint.decode import cfn_yaml
 from samtranslator.parser.parser import Parser
@@ -23,6 +25,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
 RESOURCES = TEMPLATE["Resources"]
 PARAMETERS = TEMPLATE.get("Parameters", {})
+logging.getLogger("samtranslator").setLevel(logging.ERROR)  # its metrics nag on every transform
 CONDITIONS = TEMPLATE.get("Conditions", {})
 
 
@@ -131,6 +134,60 @@ class Function(unittest.TestCase):
         }
         self.assertIn(("GET", "/api/v1/organizations/{orgID}/api-tokens"), routes)
         self.assertTrue(all(e["Type"] == "HttpApi" for e in events.values()))
+
+
+def function_in(template):
+    """The AWS::Lambda::Function and its role in a transformed template."""
+    resources = template["Resources"]
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 1, functions
+    role = resources[functions[0]["Properties"]["Role"]["Fn::GetAtt"][0]]
+    return functions[0]["Properties"], role["Properties"]
+
+
+class ReservedConcurrency(unittest.TestCase):
+    def test_is_set_only_under_its_condition(self):
+        self.assertEqual(
+            PROPS["ReservedConcurrentExecutions"],
+            {"Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]},
+        )
+
+    def test_is_none_by_default(self):
+        self.assertEqual(PARAMETERS["ReservedConcurrency"]["Default"], "")
+        self.assertFalse(condition_holds("HasReservedConcurrency"))
+
+    def test_zero_means_none_rather_than_a_disabled_function(self):
+        self.assertFalse(condition_holds("HasReservedConcurrency", ReservedConcurrency="0"))
+
+    def test_a_positive_number_reserves_that_many(self):
+        self.assertTrue(condition_holds("HasReservedConcurrency", ReservedConcurrency="20"))
+
+    def test_accepts_only_empty_or_a_whole_number(self):
+        pattern = re.compile(PARAMETERS["ReservedConcurrency"]["AllowedPattern"])
+        for good in ("", "0", "1", "20", "1000"):
+            self.assertTrue(pattern.fullmatch(good), good)
+        for bad in ("-1", "2.5", " 5", "five", "05"):
+            self.assertFalse(pattern.fullmatch(bad), bad)
+
+
+class Tracing(unittest.TestCase):
+    # SAM attaches AWSXrayWriteOnlyAccess (AWSXRayDaemonWriteAccess in China and GovCloud).
+    XRAY_POLICY = re.compile(r"arn:aws:iam::aws:policy/AWSX[Rr]ay\w+")
+
+    def test_follows_the_tracing_parameter(self):
+        self.assertEqual(PROPS["Tracing"], {"Ref": "Tracing"})
+        self.assertEqual(set(PARAMETERS["Tracing"]["AllowedValues"]), {"Disabled", "Active"})
+
+    def test_is_off_by_default_with_no_x_ray_permission(self):
+        self.assertEqual(PARAMETERS["Tracing"]["Default"], "Disabled")
+        function, role = function_in(transformed())
+        self.assertNotIn("TracingConfig", function)
+        self.assertIsNone(self.XRAY_POLICY.search(json.dumps(role)))
+
+    def test_active_traces_and_may_write_to_x_ray(self):
+        function, role = function_in(transformed(Tracing="Active"))
+        self.assertEqual(function["TracingConfig"], {"Mode": {"Ref": "Tracing"}})
+        self.assertRegex(json.dumps(role["ManagedPolicyArns"]), self.XRAY_POLICY)
 
 
 class Throttling(unittest.TestCase):
