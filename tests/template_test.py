@@ -190,6 +190,144 @@ class Tracing(unittest.TestCase):
         self.assertRegex(json.dumps(role["ManagedPolicyArns"]), self.XRAY_POLICY)
 
 
+def references(node):
+    """Logical ids a piece of template refers to, as CloudFormation orders resources by them."""
+    found = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0] if isinstance(value, list) else value.split(".")[0])
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found.update(name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text))
+                if isinstance(value, list):
+                    found |= references(value[1])
+            else:
+                found |= references(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= references(item)
+    return found
+
+
+def dependency_cycle(template):
+    """A cycle of resources that CloudFormation would refuse, or None. An UpdatePolicy counts:
+    CloudFormation resolves its references too (the alias's CodeDeployLambdaAliasUpdate names
+    the deployment group)."""
+    resources = template["Resources"]
+    edges = {}
+    for name, resource in resources.items():
+        depends_on = resource.get("DependsOn", [])
+        depends_on = [depends_on] if isinstance(depends_on, str) else depends_on
+        referenced = references(resource.get("Properties", {})) | references(resource.get("UpdatePolicy", {}))
+        edges[name] = {n for n in referenced | set(depends_on) if n in resources}
+    state = {}
+
+    def visit(name, path):
+        state[name] = "open"
+        for target in sorted(edges[name]):
+            if state.get(target) == "open":
+                return path[path.index(target):] + [target]
+            if target not in state and (cycle := visit(target, path + [target])):
+                return cycle
+        state[name] = "done"
+        return None
+
+    for name in sorted(resources):
+        if name not in state and (cycle := visit(name, [name])):
+            return cycle
+    return None
+
+
+# CodeDeploy's predefined deployment configurations for Lambda.
+CODEDEPLOY_LAMBDA_CONFIGS = {
+    f"CodeDeployDefault.Lambda{name}"
+    for name in [
+        "AllAtOnce",
+        *(f"Canary10Percent{m}Minutes" for m in (5, 10, 15, 30)),
+        *(f"Linear10PercentEvery{m}Minute{'s' if m > 1 else ''}" for m in (1, 2, 3, 10)),
+    ]
+}
+
+
+def of_type_in(template, kind):
+    found = [(n, r) for n, r in template["Resources"].items() if r["Type"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+class GradualDeployment(unittest.TestCase):
+    def test_publishes_the_live_alias_on_any_change_of_the_function(self):
+        self.assertEqual(PROPS["AutoPublishAlias"], "live")
+        self.assertIs(PROPS["AutoPublishAliasAllProperties"], True)
+
+    def test_a_change_of_log_level_or_tracing_alone_also_publishes_a_version(self):
+        # SAM names versions by a hash of the function's properties with parameters unresolved,
+        # so a new LogLevel alone would keep the old version (and its old log level) behind the
+        # alias. The version's Description carries those parameters; changing it replaces the
+        # version, that is, publishes a new one.
+        _, version = of_type_in(transformed(), "AWS::Lambda::Version")
+        description = references(version["Properties"]["Description"])
+        self.assertLessEqual({"LogLevel", "Tracing"}, description)
+
+    def test_deploys_a_canary_by_default(self):
+        self.assertEqual(PROPS["DeploymentPreference"]["Type"], {"Ref": "DeploymentType"})
+        self.assertEqual(PARAMETERS["DeploymentType"]["Default"], "Canary10Percent5Minutes")
+
+    def test_can_deploy_all_at_once_on_request(self):
+        self.assertIn("AllAtOnce", PARAMETERS["DeploymentType"]["AllowedValues"])
+
+    def test_every_deployment_type_names_a_codedeploy_configuration(self):
+        for value in PARAMETERS["DeploymentType"]["AllowedValues"]:
+            _, group = of_type_in(transformed(DeploymentType=value), "AWS::CodeDeploy::DeploymentGroup")
+            text, variables = group["Properties"]["DeploymentConfigName"]["Fn::Sub"]
+            self.assertEqual(variables, {"ConfigName": value})
+            self.assertIn(text.replace("${ConfigName}", value), CODEDEPLOY_LAMBDA_CONFIGS)
+
+    def test_the_api_integrates_the_alias_not_the_function(self):
+        template = transformed()
+        alias, _ = of_type_in(template, "AWS::Lambda::Alias")
+        _, api = of_type_in(template, "AWS::ApiGatewayV2::Api")
+        integrations = [
+            operation["x-amazon-apigateway-integration"]
+            for path in api["Properties"]["Body"]["paths"].values()
+            for operation in path.values()
+        ]
+        self.assertGreaterEqual(len(integrations), 2)
+        for integration in integrations:
+            self.assertIn(alias, references(integration["uri"]))
+            self.assertNotIn(FUNCTION_NAME, references(integration["uri"]))
+
+    def test_only_the_alias_may_be_invoked_by_the_api(self):
+        template = transformed()
+        alias, _ = of_type_in(template, "AWS::Lambda::Alias")
+        permissions = [
+            r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Permission"
+        ]
+        self.assertTrue(permissions)
+        for permission in permissions:
+            self.assertEqual(permission["FunctionName"], {"Ref": alias})
+
+
+class DependencyCycles(unittest.TestCase):
+    def test_cloudformation_would_find_no_cycle_in_the_deployed_template(self):
+        for parameters in ({}, {"AlarmEmail": "ops@example.com", "ReservedConcurrency": "5"}):
+            self.assertIsNone(dependency_cycle(transformed(**parameters)))
+
+    def test_the_cycle_check_counts_an_update_policy(self):
+        template = {
+            "Resources": {
+                "Api": {"Type": "A", "Properties": {"Target": {"Ref": "Alias"}}},
+                "Alias": {"Type": "B", "UpdatePolicy": {"Group": {"Ref": "Group"}}},
+                "Group": {"Type": "C", "Properties": {"Alarms": [{"Ref": "Alarm"}]}},
+                "Alarm": {"Type": "D", "Properties": {"Api": {"Fn::Sub": "${Api}"}}},
+            }
+        }
+        self.assertEqual(dependency_cycle(template), ["Alarm", "Api", "Alias", "Group", "Alarm"])
+
+
 class Throttling(unittest.TestCase):
     def test_every_route_is_throttled_by_the_rate_and_burst_parameters(self):
         settings = API_PROPS["DefaultRouteSettings"]
