@@ -311,6 +311,167 @@ class GradualDeployment(unittest.TestCase):
             self.assertEqual(permission["FunctionName"], {"Ref": alias})
 
 
+NAMESPACE = {"Fn::Sub": "Aether/ApiTokens/${AWS::StackName}"}
+# The function's own time limits: all DynamoDB work of a request ends after 2.5 s (each attempt
+# after 0.8 s), so every answer comes within 3 s, far inside the 10 s Timeout.
+STORE_DEADLINE_MS = 2500
+DYNAMODB_OPERATIONS = {"GetItem", "Query", "UpdateItem"}
+
+
+def alarms():
+    return {n: r["Properties"] for n, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def metrics_of(alarm):
+    """[(namespace, metric name, dimensions as a dict, statistic)] an alarm reads."""
+    def dimensions(ds):
+        return {d["Name"]: d["Value"] for d in ds or []}
+
+    if "MetricName" in alarm:
+        statistic = alarm.get("Statistic", alarm.get("ExtendedStatistic"))
+        return [(alarm["Namespace"], alarm["MetricName"], dimensions(alarm.get("Dimensions")), statistic)]
+    return [
+        (q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"],
+         dimensions(q["MetricStat"]["Metric"].get("Dimensions")), q["MetricStat"]["Stat"])
+        for q in alarm["Metrics"]
+        if "MetricStat" in q
+    ]
+
+
+def alarm_on(namespace, metric):
+    """The one alarm reading that metric (rollback alarms aside)."""
+    rollback = {ref["Ref"] for ref in PROPS["DeploymentPreference"].get("Alarms", [])}
+    found = [
+        (name, alarm) for name, alarm in alarms().items()
+        if name not in rollback and any(m[:2] == (namespace, metric) for m in metrics_of(alarm))
+    ]
+    assert len(found) == 1, f"expected one alarm on {namespace} {metric}, found {[n for n, _ in found]}"
+    return found[0][1]
+
+
+def expression(alarm):
+    (returned,) = [q for q in alarm["Metrics"] if q.get("ReturnData", True) is not False and "Expression" in q]
+    return returned["Expression"]
+
+
+class Alarms(unittest.TestCase):
+    FUNCTION = {"FunctionName": {"Ref": FUNCTION_NAME}}
+
+    def test_fire_on_any_function_error(self):
+        alarm = alarm_on("AWS/Lambda", "Errors")
+        self.assertEqual(metrics_of(alarm), [("AWS/Lambda", "Errors", self.FUNCTION, "Sum")])
+        self.assertEqual((alarm["ComparisonOperator"], alarm["Threshold"]), ("GreaterThanOrEqualToThreshold", 1))
+
+    def test_fire_on_function_throttles(self):
+        alarm = alarm_on("AWS/Lambda", "Throttles")
+        self.assertEqual(metrics_of(alarm), [("AWS/Lambda", "Throttles", self.FUNCTION, "Sum")])
+        self.assertEqual((alarm["ComparisonOperator"], alarm["Threshold"]), ("GreaterThanOrEqualToThreshold", 1))
+
+    def test_fire_when_duration_p99_nears_the_store_deadline(self):
+        alarm = alarm_on("AWS/Lambda", "Duration")
+        self.assertEqual(metrics_of(alarm), [("AWS/Lambda", "Duration", self.FUNCTION, "p99")])
+        self.assertEqual(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold")
+        # Before requests are cut off at the deadline (and long before the 10 s Timeout).
+        self.assertLess(alarm["Threshold"], STORE_DEADLINE_MS)
+        self.assertGreaterEqual(alarm["Threshold"], STORE_DEADLINE_MS / 2)
+
+    def test_fire_on_http_api_5xx_by_its_metric_names_and_api_id(self):
+        alarm = alarm_on("AWS/ApiGateway", "5xx")
+        api = {"ApiId": {"Ref": API_NAME}}
+        self.assertEqual(
+            sorted(metrics_of(alarm)),
+            [("AWS/ApiGateway", "5xx", api, "Sum"), ("AWS/ApiGateway", "Count", api, "Sum")],
+        )
+        self.assertIn("IF(", expression(alarm))
+
+    def test_fire_on_dynamodb_throttling_of_any_operation_the_function_calls(self):
+        self.assert_covers_every_operation(alarm_on("AWS/DynamoDB", "ThrottledRequests"), "ThrottledRequests")
+
+    def test_fire_on_dynamodb_system_errors_of_any_operation_the_function_calls(self):
+        self.assert_covers_every_operation(alarm_on("AWS/DynamoDB", "SystemErrors"), "SystemErrors")
+
+    def assert_covers_every_operation(self, alarm, metric):
+        metrics = metrics_of(alarm)
+        self.assertEqual({m[:2] for m in metrics}, {("AWS/DynamoDB", metric)})
+        self.assertEqual({m[2]["Operation"] for m in metrics}, DYNAMODB_OPERATIONS)
+        self.assertTrue(all(m[2]["TableName"] == {"Ref": TABLE_NAME} for m in metrics))
+        self.assertTrue(all("FILL(" in term for term in expression(alarm).split("+")), expression(alarm))
+
+    def test_fire_on_a_spike_of_forged_tokens(self):
+        alarm = alarm_on(NAMESPACE, "ForgedTokens")
+        self.assertEqual(metrics_of(alarm), [(NAMESPACE, "ForgedTokens", {}, "Sum")])
+        self.assertEqual(alarm["Threshold"], {"Ref": "CredentialStuffingThreshold"})
+        self.assertEqual(alarm["Period"], 60)
+
+    def test_never_fire_for_lack_of_data(self):
+        self.assertTrue(alarms())
+        for name, alarm in alarms().items():
+            self.assertEqual(alarm["TreatMissingData"], "notBreaching", name)
+
+    def test_each_say_what_to_check_first(self):
+        self.assertTrue(alarms())
+        for name, alarm in alarms().items():
+            self.assertIn("First check:", alarm["AlarmDescription"], name)
+            self.assertLessEqual(len(alarm["AlarmDescription"]), 1024, name)
+
+
+class AlarmNotifications(unittest.TestCase):
+    def test_every_alarm_notifies_the_topic_if_there_is_one(self):
+        actions = {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
+        self.assertTrue(alarms())
+        for name, alarm in alarms().items():
+            self.assertEqual(alarm["AlarmActions"], actions, name)
+            self.assertEqual(alarm["OKActions"], actions, name)
+
+    def test_the_topic_exists_only_with_an_email_address(self):
+        self.assertEqual(RESOURCES["AlarmTopic"]["Condition"], "HasAlarmEmail")
+        self.assertEqual(PARAMETERS["AlarmEmail"]["Default"], "")
+        self.assertFalse(condition_holds("HasAlarmEmail"))
+        self.assertTrue(condition_holds("HasAlarmEmail", AlarmEmail="ops@example.com"))
+
+    def test_the_topic_mails_that_address(self):
+        self.assertEqual(
+            RESOURCES["AlarmTopic"]["Properties"]["Subscription"],
+            [{"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}],
+        )
+
+
+class RollbackAlarms(unittest.TestCase):
+    def rollback_alarms(self):
+        return [alarms()[ref["Ref"]] for ref in PROPS["DeploymentPreference"]["Alarms"]]
+
+    def test_watch_the_new_versions_errors_and_the_apis_5xx(self):
+        self.assertEqual(len(self.rollback_alarms()), 2)
+        read = {m[1] for alarm in self.rollback_alarms() for m in metrics_of(alarm)}
+        self.assertEqual(read, {"Errors", "Gateway5xx", "GatewayRequests"})
+
+    def test_the_errors_alarm_counts_only_the_version_being_deployed(self):
+        (alarm,) = [a for a in self.rollback_alarms() if metrics_of(a)[0][1] == "Errors"]
+        (metric,) = metrics_of(alarm)
+        self.assertEqual(metric[2], {
+            "FunctionName": {"Ref": FUNCTION_NAME},
+            "Resource": {"Fn::Sub": f"${{{FUNCTION_NAME}}}:live"},
+            "ExecutedVersion": {"Fn::GetAtt": [FUNCTION_NAME, "Version.Version"]},
+        })
+        self.assertEqual((alarm["ComparisonOperator"], alarm["Threshold"]), ("GreaterThanOrEqualToThreshold", 1))
+
+    def test_the_errors_alarm_follows_each_new_version_once_deployed(self):
+        template = transformed()
+        version, _ = of_type_in(template, "AWS::Lambda::Version")
+        alarm = template["Resources"][PROPS["DeploymentPreference"]["Alarms"][0]["Ref"]]["Properties"]
+        executed = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}["ExecutedVersion"]
+        self.assertEqual(executed, {"Fn::GetAtt": [version, "Version"]})
+
+    def test_the_5xx_alarm_reads_the_access_log_not_the_api_resource(self):
+        # An alarm that names the API would close a cycle CloudFormation refuses: the API
+        # integrates the alias, whose update policy names the deployment group, which names its
+        # alarms. The access log's Gateway5xx and GatewayRequests are the API's own answers.
+        (alarm,) = [a for a in self.rollback_alarms() if metrics_of(a)[0][1] != "Errors"]
+        self.assertEqual([m[0] for m in metrics_of(alarm)], [NAMESPACE, NAMESPACE])
+        self.assertNotIn(API_NAME, references(alarm))
+        self.assertIn("IF(", expression(alarm))
+
+
 class DependencyCycles(unittest.TestCase):
     def test_cloudformation_would_find_no_cycle_in_the_deployed_template(self):
         for parameters in ({}, {"AlarmEmail": "ops@example.com", "ReservedConcurrency": "5"}):
