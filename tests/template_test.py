@@ -472,6 +472,112 @@ class RollbackAlarms(unittest.TestCase):
         self.assertIn("IF(", expression(alarm))
 
 
+def dashboard():
+    """The dashboard's body, decoded, with each ${...} of its Fn::Sub replaced by <...>."""
+    (props,) = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    text = props["DashboardBody"]["Fn::Sub"]
+    for name in re.findall(r"\$\{([^}]+)\}", text):
+        target = name.split(".")[0]
+        assert target in RESOURCES or target in PARAMETERS or name in ("AWS::Region", "AWS::StackName"), name
+    return json.loads(re.sub(
+        r"\$\{([^}]+)\}",
+        lambda m: str(PARAMETERS[m[1]]["Default"]) if m[1] in PARAMETERS else f"<{m[1]}>",
+        text,
+    ))
+
+
+def dashboard_metrics(title_word):
+    """{(namespace, metric, dimensions as tuple pairs, stat)} graphed by widgets whose title has
+    the word."""
+    found = set()
+    widgets = [w for w in dashboard()["widgets"] if title_word.lower() in w["properties"].get("title", "").lower()]
+    assert widgets, f"no widget titled with {title_word!r}"
+    for widget in widgets:
+        default_stat = widget["properties"].get("stat", "Average")
+        for entry in widget["properties"].get("metrics", []):
+            options = entry[-1] if isinstance(entry[-1], dict) else {}
+            names = [e for e in entry if isinstance(e, str)]
+            if not names:
+                continue
+            namespace, metric, *dims = names
+            found.add((namespace, metric, tuple(zip(dims[::2], dims[1::2])), options.get("stat", default_stat)))
+    return found
+
+
+class Dashboard(unittest.TestCase):
+    API = (("ApiId", "<HttpApi>"),)
+    FUNCTION = (("FunctionName", f"<{FUNCTION_NAME}>"),)
+    OURS = "Aether/ApiTokens/<AWS::StackName>"
+
+    def assert_shows(self, title_word, *metrics):
+        shown = dashboard_metrics(title_word)
+        for metric in metrics:
+            self.assertIn(metric, shown)
+
+    def test_is_one_dashboard_per_stack_and_region(self):
+        (props,) = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+        self.assertEqual(props["DashboardName"], {"Fn::Sub": "${AWS::StackName}-${AWS::Region}"})
+
+    def test_shows_requests(self):
+        self.assert_shows("Requests", ("AWS/ApiGateway", "Count", self.API, "Sum"))
+
+    def test_shows_4xx_by_cause(self):
+        self.assert_shows(
+            "4xx",
+            ("AWS/ApiGateway", "4xx", self.API, "Sum"),
+            (self.OURS, "BadRequests", (), "Sum"),
+            (self.OURS, "GatewayThrottled", (), "Sum"),
+            *((self.OURS, "AuthFailures", (("Cause", cause),), "Sum") for cause in
+              ("missing", "malformed", "not_found", "wrong_secret", "expired", "insufficient_scope")),
+        )
+
+    def test_shows_5xx_by_cause(self):
+        self.assert_shows(
+            "5xx",
+            ("AWS/ApiGateway", "5xx", self.API, "Sum"),
+            (self.OURS, "ServerErrors", (), "Sum"),
+            ("AWS/Lambda", "Errors", self.FUNCTION, "Sum"),
+            ("AWS/Lambda", "Throttles", self.FUNCTION, "Sum"),
+        )
+
+    def test_shows_latency_p50_and_p99(self):
+        self.assert_shows(
+            "Latency", ("AWS/ApiGateway", "Latency", self.API, "p50"), ("AWS/ApiGateway", "Latency", self.API, "p99")
+        )
+
+    def test_shows_duration(self):
+        self.assert_shows(
+            "Duration", ("AWS/Lambda", "Duration", self.FUNCTION, "p50"), ("AWS/Lambda", "Duration", self.FUNCTION, "p99")
+        )
+
+    def test_shows_concurrent_executions(self):
+        self.assert_shows("Concurrent", ("AWS/Lambda", "ConcurrentExecutions", self.FUNCTION, "Maximum"))
+
+    def test_shows_throttles_of_gateway_lambda_and_dynamodb(self):
+        table = (("TableName", f"<{TABLE_NAME}>"),)
+        self.assert_shows(
+            "Throttles",
+            (self.OURS, "GatewayThrottled", (), "Sum"),
+            ("AWS/Lambda", "Throttles", self.FUNCTION, "Sum"),
+            *(("AWS/DynamoDB", "ThrottledRequests", table + (("Operation", op),), "Sum") for op in
+              sorted(DYNAMODB_OPERATIONS)),
+        )
+
+    def test_shows_dynamodb_consumed_reads(self):
+        self.assert_shows(
+            "DynamoDB", ("AWS/DynamoDB", "ConsumedReadCapacityUnits", (("TableName", f"<{TABLE_NAME}>"),), "Sum")
+        )
+
+    def test_shows_the_state_of_every_alarm(self):
+        (widget,) = [w for w in dashboard()["widgets"] if w["type"] == "alarm"]
+        self.assertEqual(sorted(widget["properties"]["alarms"]), sorted(f"<{name}.Arn>" for name in alarms()))
+
+    def test_every_widget_is_in_the_stacks_region(self):
+        for widget in dashboard()["widgets"]:
+            if widget["type"] == "metric":
+                self.assertEqual(widget["properties"]["region"], "<AWS::Region>")
+
+
 class DependencyCycles(unittest.TestCase):
     def test_cloudformation_would_find_no_cycle_in_the_deployed_template(self):
         for parameters in ({}, {"AlarmEmail": "ops@example.com", "ReservedConcurrency": "5"}):
