@@ -27,7 +27,9 @@ from template_test import ACCESS_CONTEXT, render_access_log  # noqa: E402
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
 RESOURCES = TEMPLATE["Resources"]
-LINES_PATH = pathlib.Path(os.environ.get("REQUEST_LOG_LINES", ROOT / "target" / "request-log-lines.jsonl"))
+LINES_PATH = pathlib.Path(
+    os.environ.get("REQUEST_LOG_LINES", ROOT / "target" / "request-log-lines.jsonl")
+)
 
 AUTH_CAUSES = ["missing", "malformed", "not_found", "wrong_secret", "expired", "insufficient_scope"]
 CASES = ["200", "400", *(f"401-{c}" for c in AUTH_CAUSES[:-1]), "403-insufficient_scope", "503"]
@@ -234,9 +236,8 @@ class EveryFilter(NeedsCapturedLines):
 
     def test_publishes_to_the_stacks_own_namespace(self):
         for metric, _, transformation, _ in self.ALL:
-            self.assertEqual(
-                transformation["MetricNamespace"], {"Fn::Sub": "Aether/ApiTokens/${AWS::StackName}"}, metric
-            )
+            namespace = {"Fn::Sub": "Aether/ApiTokens/${AWS::StackName}"}
+            self.assertEqual(transformation["MetricNamespace"], namespace, metric)
 
 
 class CloudWatchFilterSyntax(unittest.TestCase):

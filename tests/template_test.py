@@ -7,14 +7,12 @@ deploy, offline, so that rules about what SAM generates (the alias, the deployme
 X-Ray policy) are checked on what CloudFormation would really receive.
 """
 
-import copy
 import functools
 import json
+import logging
 import pathlib
 import re
 import unittest
-
-import logging
 
 import boto3
 from cfnlint.decode import cfn_yaml
@@ -25,8 +23,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
 RESOURCES = TEMPLATE["Resources"]
 PARAMETERS = TEMPLATE.get("Parameters", {})
-logging.getLogger("samtranslator").setLevel(logging.ERROR)  # its metrics nag on every transform
 CONDITIONS = TEMPLATE.get("Conditions", {})
+logging.getLogger("samtranslator").setLevel(logging.ERROR)  # its metrics nag on every transform
 
 
 def transformed(**parameters):
@@ -36,7 +34,7 @@ def transformed(**parameters):
 
 @functools.lru_cache(maxsize=None)
 def _transformed(parameters):
-    template = copy.deepcopy(json.loads(json.dumps(TEMPLATE)))
+    template = json.loads(json.dumps(TEMPLATE))  # a plain copy SAM may change
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = "s3://bucket/key"  # as `sam validate` does
@@ -149,7 +147,9 @@ class ReservedConcurrency(unittest.TestCase):
     def test_is_set_only_under_its_condition(self):
         self.assertEqual(
             PROPS["ReservedConcurrentExecutions"],
-            {"Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]},
+            {"Fn::If": [
+                "HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}
+            ]},
         )
 
     def test_is_none_by_default(self):
@@ -221,7 +221,8 @@ def dependency_cycle(template):
     for name, resource in resources.items():
         depends_on = resource.get("DependsOn", [])
         depends_on = [depends_on] if isinstance(depends_on, str) else depends_on
-        referenced = references(resource.get("Properties", {})) | references(resource.get("UpdatePolicy", {}))
+        referenced = references(resource.get("Properties", {}))
+        referenced |= references(resource.get("UpdatePolicy", {}))
         edges[name] = {n for n in referenced | set(depends_on) if n in resources}
     state = {}
 
@@ -304,7 +305,9 @@ class GradualDeployment(unittest.TestCase):
         template = transformed()
         alias, _ = of_type_in(template, "AWS::Lambda::Alias")
         permissions = [
-            r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Permission"
+            r["Properties"]
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::Lambda::Permission"
         ]
         self.assertTrue(permissions)
         for permission in permissions:
@@ -329,7 +332,8 @@ def metrics_of(alarm):
 
     if "MetricName" in alarm:
         statistic = alarm.get("Statistic", alarm.get("ExtendedStatistic"))
-        return [(alarm["Namespace"], alarm["MetricName"], dimensions(alarm.get("Dimensions")), statistic)]
+        dims = dimensions(alarm.get("Dimensions"))
+        return [(alarm["Namespace"], alarm["MetricName"], dims, statistic)]
     return [
         (q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"],
          dimensions(q["MetricStat"]["Metric"].get("Dimensions")), q["MetricStat"]["Stat"])
@@ -350,22 +354,28 @@ def alarm_on(namespace, metric):
 
 
 def expression(alarm):
-    (returned,) = [q for q in alarm["Metrics"] if q.get("ReturnData", True) is not False and "Expression" in q]
+    (returned,) = [q for q in alarm["Metrics"] if q.get("ReturnData", True) and "Expression" in q]
     return returned["Expression"]
 
 
-class Alarms(unittest.TestCase):
+class AlarmTestCase(unittest.TestCase):
+    def assert_fires_at_one(self, alarm):
+        self.assertEqual(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold")
+        self.assertEqual(alarm["Threshold"], 1)
+
+
+class Alarms(AlarmTestCase):
     FUNCTION = {"FunctionName": {"Ref": FUNCTION_NAME}}
 
     def test_fire_on_any_function_error(self):
         alarm = alarm_on("AWS/Lambda", "Errors")
         self.assertEqual(metrics_of(alarm), [("AWS/Lambda", "Errors", self.FUNCTION, "Sum")])
-        self.assertEqual((alarm["ComparisonOperator"], alarm["Threshold"]), ("GreaterThanOrEqualToThreshold", 1))
+        self.assert_fires_at_one(alarm)
 
     def test_fire_on_function_throttles(self):
         alarm = alarm_on("AWS/Lambda", "Throttles")
         self.assertEqual(metrics_of(alarm), [("AWS/Lambda", "Throttles", self.FUNCTION, "Sum")])
-        self.assertEqual((alarm["ComparisonOperator"], alarm["Threshold"]), ("GreaterThanOrEqualToThreshold", 1))
+        self.assert_fires_at_one(alarm)
 
     def test_fire_when_duration_p99_nears_the_store_deadline(self):
         alarm = alarm_on("AWS/Lambda", "Duration")
@@ -385,7 +395,8 @@ class Alarms(unittest.TestCase):
         self.assertIn("IF(", expression(alarm))
 
     def test_fire_on_dynamodb_throttling_of_any_operation_the_function_calls(self):
-        self.assert_covers_every_operation(alarm_on("AWS/DynamoDB", "ThrottledRequests"), "ThrottledRequests")
+        alarm = alarm_on("AWS/DynamoDB", "ThrottledRequests")
+        self.assert_covers_every_operation(alarm, "ThrottledRequests")
 
     def test_fire_on_dynamodb_system_errors_of_any_operation_the_function_calls(self):
         self.assert_covers_every_operation(alarm_on("AWS/DynamoDB", "SystemErrors"), "SystemErrors")
@@ -436,7 +447,7 @@ class AlarmNotifications(unittest.TestCase):
         )
 
 
-class RollbackAlarms(unittest.TestCase):
+class RollbackAlarms(AlarmTestCase):
     def rollback_alarms(self):
         return [alarms()[ref["Ref"]] for ref in PROPS["DeploymentPreference"]["Alarms"]]
 
@@ -453,7 +464,7 @@ class RollbackAlarms(unittest.TestCase):
             "Resource": {"Fn::Sub": f"${{{FUNCTION_NAME}}}:live"},
             "ExecutedVersion": {"Fn::GetAtt": [FUNCTION_NAME, "Version.Version"]},
         })
-        self.assertEqual((alarm["ComparisonOperator"], alarm["Threshold"]), ("GreaterThanOrEqualToThreshold", 1))
+        self.assert_fires_at_one(alarm)
 
     def test_the_errors_alarm_follows_each_new_version_once_deployed(self):
         template = transformed()
@@ -478,7 +489,8 @@ def dashboard():
     text = props["DashboardBody"]["Fn::Sub"]
     for name in re.findall(r"\$\{([^}]+)\}", text):
         target = name.split(".")[0]
-        assert target in RESOURCES or target in PARAMETERS or name in ("AWS::Region", "AWS::StackName"), name
+        pseudo = name in ("AWS::Region", "AWS::StackName")
+        assert target in RESOURCES or target in PARAMETERS or pseudo, name
     return json.loads(re.sub(
         r"\$\{([^}]+)\}",
         lambda m: str(PARAMETERS[m[1]]["Default"]) if m[1] in PARAMETERS else f"<{m[1]}>",
@@ -490,7 +502,10 @@ def dashboard_metrics(title_word):
     """{(namespace, metric, dimensions as tuple pairs, stat)} graphed by widgets whose title has
     the word."""
     found = set()
-    widgets = [w for w in dashboard()["widgets"] if title_word.lower() in w["properties"].get("title", "").lower()]
+    widgets = [
+        w for w in dashboard()["widgets"]
+        if title_word.lower() in w["properties"].get("title", "").lower()
+    ]
     assert widgets, f"no widget titled with {title_word!r}"
     for widget in widgets:
         default_stat = widget["properties"].get("stat", "Average")
@@ -500,7 +515,8 @@ def dashboard_metrics(title_word):
             if not names:
                 continue
             namespace, metric, *dims = names
-            found.add((namespace, metric, tuple(zip(dims[::2], dims[1::2])), options.get("stat", default_stat)))
+            pairs = tuple(zip(dims[::2], dims[1::2]))
+            found.add((namespace, metric, pairs, options.get("stat", default_stat)))
     return found
 
 
@@ -515,7 +531,8 @@ class Dashboard(unittest.TestCase):
             self.assertIn(metric, shown)
 
     def test_is_one_dashboard_per_stack_and_region(self):
-        (props,) = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+        _, dashboard_resource = of_type("AWS::CloudWatch::Dashboard")
+        props = dashboard_resource["Properties"]
         self.assertEqual(props["DashboardName"], {"Fn::Sub": "${AWS::StackName}-${AWS::Region}"})
 
     def test_shows_requests(self):
@@ -542,12 +559,16 @@ class Dashboard(unittest.TestCase):
 
     def test_shows_latency_p50_and_p99(self):
         self.assert_shows(
-            "Latency", ("AWS/ApiGateway", "Latency", self.API, "p50"), ("AWS/ApiGateway", "Latency", self.API, "p99")
+            "Latency",
+            ("AWS/ApiGateway", "Latency", self.API, "p50"),
+            ("AWS/ApiGateway", "Latency", self.API, "p99"),
         )
 
     def test_shows_duration(self):
         self.assert_shows(
-            "Duration", ("AWS/Lambda", "Duration", self.FUNCTION, "p50"), ("AWS/Lambda", "Duration", self.FUNCTION, "p99")
+            "Duration",
+            ("AWS/Lambda", "Duration", self.FUNCTION, "p50"),
+            ("AWS/Lambda", "Duration", self.FUNCTION, "p99"),
         )
 
     def test_shows_concurrent_executions(self):
@@ -565,12 +586,15 @@ class Dashboard(unittest.TestCase):
 
     def test_shows_dynamodb_consumed_reads(self):
         self.assert_shows(
-            "DynamoDB", ("AWS/DynamoDB", "ConsumedReadCapacityUnits", (("TableName", f"<{TABLE_NAME}>"),), "Sum")
+            "DynamoDB",
+            ("AWS/DynamoDB", "ConsumedReadCapacityUnits", (("TableName", f"<{TABLE_NAME}>"),), "Sum"),
         )
 
     def test_shows_the_state_of_every_alarm(self):
         (widget,) = [w for w in dashboard()["widgets"] if w["type"] == "alarm"]
-        self.assertEqual(sorted(widget["properties"]["alarms"]), sorted(f"<{name}.Arn>" for name in alarms()))
+        self.assertEqual(
+            sorted(widget["properties"]["alarms"]), sorted(f"<{name}.Arn>" for name in alarms())
+        )
 
     def test_every_widget_is_in_the_stacks_region(self):
         for widget in dashboard()["widgets"]:
@@ -618,7 +642,8 @@ class Throttling(unittest.TestCase):
         self.assertGreaterEqual(int(burst["MinValue"]), 1)
         # Even the whole burst and a second at the full rate, all forged tokens aimed at one org,
         # leave most of that partition's reads to its real users.
-        self.assertLessEqual(int(rate["Default"]) + int(burst["Default"]), PARTITION_READS_PER_SECOND / 10)
+        flood = int(rate["Default"]) + int(burst["Default"])
+        self.assertLessEqual(flood, PARTITION_READS_PER_SECOND / 10)
 
 
 # What CloudWatch Logs accepts as RetentionInDays.
