@@ -1,9 +1,10 @@
 """The metric filters of template.yaml against the log lines the function really writes.
 
 The function's lines come from a test run of the real handler with the production JSON log
-formatter (a Rust test writes them to target/request-log-lines.jsonl, one
-{"case": ..., "line": ...} object a line; REQUEST_LOG_LINES overrides the path), so scripts/test
-runs this after `cargo test`. Each filter pattern is evaluated by cloudwatch_filter.py, which
+formatter: `request_log_lines_for_the_metric_filters` in tests/handler.rs writes them to
+request-log-lines.jsonl in cargo's CARGO_TARGET_TMPDIR (target/tmp, or $CARGO_TARGET_DIR/tmp),
+one {"case": ..., "line": ...} object a line; REQUEST_LOG_LINES overrides the path. So
+scripts/test runs this after `cargo test`. Each filter pattern is evaluated by cloudwatch_filter.py, which
 understands exactly the subset of CloudWatch's JSON filter syntax that the template uses and
 rejects anything else.
 
@@ -27,8 +28,9 @@ from template_test import ACCESS_CONTEXT, render_access_log  # noqa: E402
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
 RESOURCES = TEMPLATE["Resources"]
+TARGET_DIR = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")
 LINES_PATH = pathlib.Path(
-    os.environ.get("REQUEST_LOG_LINES", ROOT / "target" / "request-log-lines.jsonl")
+    os.environ.get("REQUEST_LOG_LINES", TARGET_DIR / "tmp" / "request-log-lines.jsonl")
 )
 
 AUTH_CAUSES = ["missing", "malformed", "not_found", "wrong_secret", "expired", "insufficient_scope"]
@@ -39,8 +41,8 @@ def load_lines():
     if not LINES_PATH.is_file():
         raise AssertionError(
             f"{LINES_PATH} is missing: it holds the request log lines the function writes, captured "
-            "by `cargo test` (scripts/test runs that first). Run `cargo test` or point "
-            "REQUEST_LOG_LINES at such a file."
+            "by `cargo test --test handler` (scripts/test runs cargo test first). Run that, or "
+            "point REQUEST_LOG_LINES at such a file."
         )
     lines = {}
     for number, text in enumerate(LINES_PATH.read_text().splitlines(), 1):
