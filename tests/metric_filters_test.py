@@ -1,7 +1,7 @@
 """The metric filters of template.yaml against the log lines the function really writes.
 
 The function's lines come from a test run of the real handler with the production JSON log
-formatter: `request_log_lines_for_the_metric_filters` in tests/handler.rs writes them to
+formatter: `request_log_lines_for_the_metric_filters` in tests/it/logs.rs writes them to
 request-log-lines.jsonl in cargo's CARGO_TARGET_TMPDIR (target/tmp, or $CARGO_TARGET_DIR/tmp),
 one {"case": ..., "line": ...} object a line; REQUEST_LOG_LINES overrides the path. So
 scripts/test runs this after `cargo test`. Each filter pattern is evaluated by cloudwatch_filter.py, which

@@ -1,7 +1,7 @@
 //! Replays every sample event in `events/` through the Lambda entry point, over the demo data in
 //! the in-memory store, and compares the answer with the expectation next to it.
 //!
-//! `BLESS=1 cargo test --test events` rewrites the expectations from the answers (review the diff).
+//! `BLESS=1 cargo test --test it events::` rewrites the expectations from the answers (review the diff).
 
 use std::path::{Path, PathBuf};
 
