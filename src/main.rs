@@ -10,20 +10,27 @@ use lambda_http::{Error, service_fn};
 fn main() -> Result<(), Error> {
     // SAFETY: the first thing the process does; no other thread exists yet.
     unsafe { startup::trust_ca_bundle_alone() };
-    // Lambda sends one event at a time: one thread starts faster and needs less memory.
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(run_function())
+    // Classic Lambda sends one event at a time: one thread starts faster and needs less memory.
+    // Lambda Managed Instances send several at once to one environment with several vCPUs.
+    let mut runtime = if startup::max_concurrency() > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    runtime.enable_all().build()?.block_on(run_function())
 }
 
 /// Logging, the store, then the Lambda event loop until the environment ends.
 async fn run_function() -> Result<(), Error> {
     api_tokens::telemetry::init();
-    // Built once per execution environment and lent to every invocation.
-    let store = DynamoStore::from_env(&startup::sdk_config().await);
-    lambda_http::lambda_runtime::run(service_fn(|event| {
-        api_tokens::gateway::function(&store, event)
+    // Built once per execution environment and lent to every invocation for the life of the
+    // process: leaked, so that concurrent invocations share it with no lock and no count.
+    let store: &'static DynamoStore = Box::leak(Box::new(DynamoStore::from_env(
+        &startup::sdk_config().await,
+    )));
+    // One invocation at a time, or AWS_LAMBDA_MAX_CONCURRENCY of them at once.
+    lambda_http::lambda_runtime::run_concurrent(service_fn(move |event| {
+        api_tokens::gateway::function(store, event)
     }))
     .await
 }

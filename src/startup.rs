@@ -41,6 +41,20 @@ pub async fn sdk_config() -> SdkConfig {
     loader.load().await
 }
 
+/// How many invocations Lambda sends to this environment at once: `AWS_LAMBDA_MAX_CONCURRENCY`
+/// (Lambda Managed Instances; `cargo lambda watch` sets 1), else 1.
+pub fn max_concurrency() -> u32 {
+    concurrency_from(std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").ok().as_deref())
+}
+
+/// An unreadable or zero value counts as 1, as the Lambda runtime reads it.
+fn concurrency_from(value: Option<&str>) -> u32 {
+    value
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
 /// Points the SDK's trust store (rustls-native-certs) at the system's CA bundle alone, unless
 /// `SSL_CERT_FILE` or `SSL_CERT_DIR` already choose. Left to itself it reads the bundle and then
 /// every file of the certificate directory too, which holds the same roots again (Debian's
@@ -72,6 +86,16 @@ mod tests {
 
     fn bundle() -> Option<PathBuf> {
         Some(PathBuf::from("/etc/ssl/certs/ca-certificates.crt"))
+    }
+
+    #[test]
+    fn concurrency_is_one_unless_a_larger_number_is_set() {
+        assert_eq!(concurrency_from(None), 1);
+        assert_eq!(concurrency_from(Some("")), 1);
+        assert_eq!(concurrency_from(Some("0")), 1);
+        assert_eq!(concurrency_from(Some("eight")), 1);
+        assert_eq!(concurrency_from(Some("1")), 1);
+        assert_eq!(concurrency_from(Some("8")), 8);
     }
 
     #[test]

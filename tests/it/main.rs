@@ -7,6 +7,7 @@
 mod admin;
 mod auth;
 mod calls;
+mod concurrency;
 mod dynamo;
 mod events;
 mod faults;

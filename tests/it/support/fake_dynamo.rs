@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::http::read_request;
 use super::{ORG_A, minted};
 
 /// What the fake answers to one request.
@@ -102,37 +103,10 @@ impl Drop for FakeDynamo {
 async fn connection(mut socket: TcpStream, script: Script, operations: Arc<Mutex<Vec<String>>>) {
     let mut buffer = Vec::new();
     loop {
-        // One request: headers, then Content-Length bytes of body.
-        let header_end = loop {
-            if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                break end + 4;
-            }
-            let mut chunk = [0u8; 4096];
-            match socket.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-            }
+        let Some(request) = read_request(&mut socket, &mut buffer).await else {
+            return;
         };
-        let head = String::from_utf8_lossy(&buffer[..header_end]).into_owned();
-        let header = |name: &str| {
-            head.lines().find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                key.eq_ignore_ascii_case(name)
-                    .then(|| value.trim().to_owned())
-            })
-        };
-        let length: usize = header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        while buffer.len() < header_end + length {
-            let mut chunk = [0u8; 4096];
-            match socket.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let request: Vec<u8> = buffer.drain(..header_end + length).collect();
-        let operation = header("x-amz-target").unwrap_or_default();
+        let operation = request.header("x-amz-target").unwrap_or_default();
         let operation = operation.rsplit('.').next().unwrap_or("").to_owned();
         let number = {
             let mut operations = operations.lock().unwrap();
@@ -151,7 +125,7 @@ async fn connection(mut socket: TcpStream, script: Script, operations: Arc<Mutex
             Reply::Healthy => (200, healthy(&operation)),
             Reply::Raw(status, body) => (status, body),
             Reply::Forward(upstream) => {
-                let Some(response) = forward(&upstream, &request).await else {
+                let Some(response) = forward(&upstream, &request.raw).await else {
                     return;
                 };
                 if socket.write_all(&response).await.is_err() {

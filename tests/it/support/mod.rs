@@ -3,7 +3,9 @@
 pub mod contract;
 pub mod dynalite;
 pub mod fake_dynamo;
+pub mod http;
 pub mod logs;
+pub mod runtime_api;
 
 use api_tokens::gateway::{GatewayResponse, function};
 use api_tokens::memory::MemoryStore;

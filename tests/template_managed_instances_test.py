@@ -1,0 +1,110 @@
+"""Rules of template-managed-instances.yaml, the deploy option on Lambda Managed Instances, that
+cfn-lint and `sam validate --lint` do not check; the SAM transform is run offline, as in
+template_test.py, so the rules hold for the CloudFormation SAM would deploy.
+"""
+
+import json
+import logging
+import pathlib
+import unittest
+
+import boto3
+from cfnlint.decode import cfn_yaml
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TEMPLATE = cfn_yaml.load(str(ROOT / "template-managed-instances.yaml"))
+MAIN = cfn_yaml.load(str(ROOT / "template.yaml"))
+RESOURCES = TEMPLATE["Resources"]
+PARAMETERS = TEMPLATE["Parameters"]
+logging.getLogger("samtranslator").setLevel(logging.ERROR)
+
+
+def function(template):
+    (found,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    return found
+
+
+FUNCTION = function(TEMPLATE)
+PROPS = FUNCTION["Properties"]
+
+
+def transformed():
+    template = json.loads(json.dumps(TEMPLATE))
+    function(template)["Properties"]["CodeUri"] = "s3://bucket/key"  # as `sam validate` does
+    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name="us-east-1"))
+    parameters = {"SubnetIds": "subnet-1,subnet-2", "SecurityGroupIds": "sg-1"}
+    return translator.translate(template, parameter_values=parameters, get_managed_policy_map=lambda: {})
+
+
+OUTPUT = transformed()
+
+
+def generated(kind):
+    return [r for r in OUTPUT["Resources"].values() if r["Type"] == kind]
+
+
+class CapacityProvider(unittest.TestCase):
+    def test_runs_arm64_instances_in_the_given_subnets_and_security_groups(self):
+        (provider,) = generated("AWS::Lambda::CapacityProvider")
+        vpc = provider["Properties"]["VpcConfig"]
+        self.assertEqual(vpc["SubnetIds"], {"Ref": "SubnetIds"})
+        self.assertEqual(vpc["SecurityGroupIds"], {"Ref": "SecurityGroupIds"})
+        self.assertEqual(PARAMETERS["SubnetIds"]["Type"], "List<AWS::EC2::Subnet::Id>")
+        self.assertEqual(PARAMETERS["SecurityGroupIds"]["Type"], "List<AWS::EC2::SecurityGroup::Id>")
+        requirements = provider["Properties"]["InstanceRequirements"]
+        self.assertEqual(requirements["Architectures"], ["arm64"])
+
+    def test_caps_its_vcpus_with_a_parameter(self):
+        (provider,) = generated("AWS::Lambda::CapacityProvider")
+        scaling = provider["Properties"]["CapacityProviderScalingConfig"]
+        self.assertEqual(scaling["MaxVCpuCount"], {"Ref": "MaxVCpuCount"})
+
+
+class Function(unittest.TestCase):
+    def test_runs_on_the_capacity_provider_with_the_concurrency_parameter(self):
+        (lambda_function,) = generated("AWS::Lambda::Function")
+        config = lambda_function["Properties"]["CapacityProviderConfig"]
+        managed = config["LambdaManagedInstancesCapacityProviderConfig"]
+        self.assertEqual(managed["PerExecutionEnvironmentMaxConcurrency"], {"Ref": "MaxConcurrency"})
+        self.assertIn("CapacityProvider", json.dumps(managed["CapacityProviderArn"]))
+
+    def test_has_at_least_2_gb_of_memory(self):
+        self.assertEqual(PROPS["MemorySize"], {"Ref": "MemorySize"})
+        self.assertGreaterEqual(PARAMETERS["MemorySize"]["MinValue"], 2048)
+        self.assertGreaterEqual(PARAMETERS["MemorySize"]["Default"], 2048)
+
+    def test_is_the_same_binary_build_and_runtime_as_the_on_demand_template(self):
+        main = function(MAIN)
+        self.assertEqual(FUNCTION["Metadata"], main["Metadata"])
+        for key in ["Runtime", "Handler", "Architectures", "CodeUri"]:
+            self.assertEqual(PROPS[key], main["Properties"][key], key)
+
+    def test_may_only_get_query_and_update_the_table(self):
+        (statement,) = PROPS["Policies"][0]["Statement"]
+        self.assertEqual(
+            sorted(statement["Action"]), ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+        )
+        self.assertIn("table/${TableName}", json.dumps(statement["Resource"]))
+
+    def test_publishes_versions_behind_an_alias(self):
+        self.assertEqual(PROPS["AutoPublishAlias"], "live")
+        self.assertEqual(len(generated("AWS::Lambda::Alias")), 1)
+
+    def test_logs_json_to_a_log_group_with_retention(self):
+        self.assertEqual(PROPS["LoggingConfig"]["LogFormat"], "JSON")
+        group = RESOURCES[PROPS["LoggingConfig"]["LogGroup"]["Ref"]]
+        self.assertEqual(group["Properties"]["RetentionInDays"], {"Ref": "LogRetentionInDays"})
+
+
+class Api(unittest.TestCase):
+    def test_is_throttled_by_parameters(self):
+        (api,) = [r for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::HttpApi"]
+        settings = api["Properties"]["DefaultRouteSettings"]
+        self.assertEqual(settings["ThrottlingRateLimit"], {"Ref": "ThrottlingRateLimit"})
+        self.assertEqual(settings["ThrottlingBurstLimit"], {"Ref": "ThrottlingBurstLimit"})
+
+
+if __name__ == "__main__":
+    unittest.main()
