@@ -12,10 +12,10 @@ use api_tokens::token::Token;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::http::read_request;
+use super::http::read_message;
 use super::{ORG_A, minted};
 
 /// What the fake answers to one request.
@@ -103,7 +103,7 @@ impl Drop for FakeDynamo {
 async fn connection(mut socket: TcpStream, script: Script, operations: Arc<Mutex<Vec<String>>>) {
     let mut buffer = Vec::new();
     loop {
-        let Some(request) = read_request(&mut socket, &mut buffer).await else {
+        let Some(request) = read_message(&mut socket, &mut buffer).await else {
             return;
         };
         let operation = request.header("x-amz-target").unwrap_or_default();
@@ -144,29 +144,12 @@ async fn connection(mut socket: TcpStream, script: Script, operations: Arc<Mutex
     }
 }
 
-/// Sends one raw HTTP request to `upstream` and reads its one answer, framed by Content-Length.
+/// Sends one raw HTTP request to `upstream` and reads its one answer.
 async fn forward(upstream: &str, request: &[u8]) -> Option<Vec<u8>> {
     let mut connection = TcpStream::connect(upstream).await.ok()?;
     connection.write_all(request).await.ok()?;
-    let mut response = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|line| line.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if response.len() >= end + 4 + length {
-                return Some(response);
-            }
-        }
-        match connection.read(&mut chunk).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => response.extend_from_slice(&chunk[..n]),
-        }
-    }
+    let response = read_message(&mut connection, &mut Vec::new()).await?;
+    Some(response.raw)
 }
 
 pub fn admin() -> (Token, TokenRecord) {

@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::http::read_request;
+use super::http::read_message;
 
 /// What the function answered to one invocation.
 #[derive(Clone, Debug)]
@@ -85,7 +85,7 @@ impl Drop for RuntimeApi {
 
 async fn connection(mut socket: TcpStream, shared: Arc<Shared>) {
     let mut buffer = Vec::new();
-    while let Some(request) = read_request(&mut socket, &mut buffer).await {
+    while let Some(request) = read_message(&mut socket, &mut buffer).await {
         let (method, path) = request.target();
         let reply = if method == "GET" && path.ends_with("/runtime/invocation/next") {
             let Some((id, event)) = next_event(&shared).await else {
