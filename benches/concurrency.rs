@@ -18,7 +18,10 @@ use support::runtime_api::RuntimeApi;
 use support::{Call, ORG_A};
 
 const LATENCY: Duration = Duration::from_millis(5);
+/// Invocations per mode under `cargo bench`; `cargo test --all-targets`, which runs this without
+/// `--bench`, only checks that both modes answer, with a few.
 const INVOCATIONS: usize = 2000;
+const SMOKE_INVOCATIONS: usize = 20;
 
 struct Figures {
     cold_start: Duration,
@@ -26,9 +29,9 @@ struct Figures {
 }
 
 /// One process, `INVOCATIONS` events, every store call taking `LATENCY`.
-async fn measure(concurrency: Option<&str>, dynamo: &FakeDynamo) -> Figures {
+async fn measure(concurrency: Option<&str>, dynamo: &FakeDynamo, invocations: usize) -> Figures {
     let event = Call::list(ORG_A, &admin().0).http_api_event();
-    let events = (0..INVOCATIONS)
+    let events = (0..invocations)
         .map(|n| (format!("invocation-{n}"), event.clone()))
         .collect();
     let mut api = RuntimeApi::start(events, 1).await;
@@ -56,23 +59,35 @@ async fn measure(concurrency: Option<&str>, dynamo: &FakeDynamo) -> Figures {
     let mut child = command.spawn().unwrap();
     api.answers(1).await;
     let first = Instant::now();
-    let answers = api.answers(INVOCATIONS).await;
+    let answers = api.answers(invocations).await;
     let elapsed = first.elapsed();
     child.kill().await.unwrap();
     assert!(answers.values().all(|a| a.body["statusCode"] == 200));
     Figures {
         cold_start: first - started,
-        per_second: (INVOCATIONS - 1) as f64 / elapsed.as_secs_f64(),
+        per_second: (invocations - 1) as f64 / elapsed.as_secs_f64(),
     }
 }
 
 #[tokio::main]
 async fn main() {
+    let benchmark = std::env::args().any(|arg| arg == "--bench");
+    let invocations = if benchmark {
+        INVOCATIONS
+    } else {
+        SMOKE_INVOCATIONS
+    };
     let dynamo = FakeDynamo::start(|_, _| Reply::Slow(LATENCY)).await;
-    let sequential = measure(None, &dynamo).await;
-    let concurrent = measure(Some("8"), &dynamo).await;
+    let sequential = measure(None, &dynamo, invocations).await;
+    let concurrent = measure(Some("8"), &dynamo, invocations).await;
+    if !benchmark {
+        println!(
+            "concurrency: both modes answered {invocations} invocations (figures: cargo bench)"
+        );
+        return;
+    }
     println!(
-        "concurrency, {INVOCATIONS} invocations, {} ms per DynamoDB call:",
+        "concurrency, {invocations} invocations, {} ms per DynamoDB call:",
         LATENCY.as_millis()
     );
     for (mode, figures) in [
