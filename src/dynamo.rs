@@ -23,6 +23,9 @@ const TOUCH_TIMEOUT: Duration = Duration::from_millis(300);
 /// The table name when `TABLE_NAME` is not set.
 pub const DEFAULT_TABLE: &str = "api_tokens";
 
+/// Both key attributes of the warm-up read. Not a UUID, so no item of the contract has it.
+const WARM_UP_KEY: &str = "warm-up";
+
 type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone, Debug)]
@@ -44,6 +47,25 @@ impl DynamoStore {
     pub fn from_env(config: &SdkConfig) -> Self {
         let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| DEFAULT_TABLE.to_owned());
         Self::new(Client::new(config), table)
+    }
+
+    /// Opens the connection to DynamoDB, TLS included, and runs the SDK's request path once:
+    /// one eventually consistent GetItem of a key no item has (half a read unit). Meant for
+    /// init, which Lambda runs at full CPU, so that the first request does not pay for the
+    /// handshake and the first touch of that code at the memory size's small CPU share.
+    /// Never fails: an error is logged, bounded by the SDK's timeouts, and the first request
+    /// simply connects again.
+    pub async fn warm_up(&self) {
+        let result = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(warm_up_key()))
+            .send()
+            .await;
+        if let Err(error) = result {
+            tracing::warn!(error = %classify("GetItem", error), "warm-up read failed");
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -271,6 +293,16 @@ fn key(org: Uuid, id: Uuid) -> Item {
     ])
 }
 
+fn warm_up_key() -> Item {
+    HashMap::from([
+        (
+            "org_id".to_owned(),
+            AttributeValue::S(WARM_UP_KEY.to_owned()),
+        ),
+        ("id".to_owned(), AttributeValue::S(WARM_UP_KEY.to_owned())),
+    ])
+}
+
 fn timestamp(at: DateTime<Utc>) -> AttributeValue {
     AttributeValue::S(Timestamp::from(at).into_string())
 }
@@ -312,5 +344,66 @@ where
         StoreError::Unavailable(text)
     } else {
         StoreError::Failed(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::BehaviorVersion;
+    use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+    use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+    use std::sync::{Arc, Mutex};
+
+    /// Keeps the operation and body of each request, and stops it before it is sent.
+    #[derive(Clone, Debug, Default)]
+    struct Capture(Arc<Mutex<Vec<(String, serde_json::Value)>>>);
+
+    impl Intercept for Capture {
+        fn name(&self) -> &'static str {
+            "capture"
+        }
+
+        fn read_before_transmit(
+            &self,
+            context: &BeforeTransmitInterceptorContextRef<'_>,
+            _: &RuntimeComponents,
+            _: &mut ConfigBag,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            let request = context.request();
+            let target = request.headers().get("x-amz-target").unwrap_or_default();
+            let body = serde_json::from_slice(request.body().bytes().unwrap_or_default())?;
+            self.0.lock().unwrap().push((target.to_owned(), body));
+            Err("stopped before transmit".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn warm_up_is_one_eventually_consistent_get_of_a_key_no_item_has_and_never_fails() {
+        let capture = Capture::default();
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("local", "local", None, None, "test"))
+            .endpoint_url("http://127.0.0.1:9")
+            .interceptor(capture.clone())
+            .build();
+        let store = DynamoStore::new(Client::from_conf(config), "tokens");
+
+        // The request fails before it leaves the process: warm_up logs it and returns.
+        store.warm_up().await;
+
+        let requests = capture.0.lock().unwrap();
+        let (operation, body) = requests.first().expect("one request");
+        assert_eq!(operation, "DynamoDB_20120810.GetItem");
+        // No ConsistentRead: eventually consistent, half a read unit.
+        assert_eq!(
+            body,
+            &serde_json::json!({
+                "TableName": "tokens",
+                "Key": {"org_id": {"S": WARM_UP_KEY}, "id": {"S": WARM_UP_KEY}},
+            })
+        );
+        assert!(Uuid::parse_str(WARM_UP_KEY).is_err());
     }
 }

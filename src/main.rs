@@ -28,6 +28,8 @@ async fn run_function() -> Result<(), Error> {
     let store: &'static DynamoStore = Box::leak(Box::new(DynamoStore::from_env(
         &startup::sdk_config().await,
     )));
+    // Init runs at full CPU, the invokes at the memory size's share: connect now.
+    store.warm_up().await;
     // One invocation at a time, or AWS_LAMBDA_MAX_CONCURRENCY of them at once.
     lambda_http::lambda_runtime::run_concurrent(service_fn(move |event| {
         api_tokens::gateway::function(store, event)
