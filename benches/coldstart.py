@@ -1,195 +1,255 @@
-"""Cold start: exec of a fresh release binary to its first 200 answer, and its peak RSS.
+"""Cold start and soak of the function in a local model of Lambda (see benches/README.md).
 
-Each run starts the binary as a new process under a minimal Lambda Runtime API served here on
-127.0.0.1, hands it one API Gateway event and waits for its answer. Runs alternate between our
-function and the hello-world yardstick (benches/hello, built the same way), so both see the
-same machine state; compare the ratio of their medians, not absolute times.
+1. At full CPU over plain HTTP, as before: exec to first 200 answer, against the hello world.
+2. The Lambda model, for each memory size: init at full CPU, the invoke at memory/1769 of a
+   CPU (a cgroup quota), DynamoDB behind TLS with the system's roots plus a throwaway CA.
+   Cold start (exec to first answer), init (exec to first poll), first invoke, peak RSS;
+   the hello world and any --compare binary alternate with the function.
+3. A soak per memory size: one process answers --soak events in the same model; warm p50/p99,
+   RSS growth, and the cost per million requests at arm64 prices.
 
-Usage: coldstart.py FUNCTION HELLO EVENT_JSON [--runs N] [--warmup N]
-The environment must point FUNCTION at a seeded table (TABLE_NAME, AWS_ENDPOINT_URL_DYNAMODB, …).
-Each process gets the environment Lambda would give it plus those variables, not the whole
-environment of this shell; COLDSTART_INHERIT_ENV=1 passes this shell's on as well.
+Every process gets the environment Lambda would give it plus the table, endpoint and
+credentials, not this shell's (COLDSTART_INHERIT_ENV=1 passes it on as well). Compare ratios
+measured in one run, not absolute times. Writes every figure to --out as JSON.
 """
 
 import argparse
-import http.server
 import json
+import math
 import os
 import statistics
-import subprocess
-import threading
+import sys
 import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lambda_model as lm  # noqa: E402
+
+# AWS Lambda pricing, https://aws.amazon.com/lambda/pricing/ (us-east-1, Arm, first tier:
+# the first 7.5 billion GB-seconds a month): duration per GB-second, and requests.
+PRICE_GB_SECOND = 0.0000133334
+PRICE_PER_MILLION_REQUESTS = 0.20
 
 parser = argparse.ArgumentParser()
 parser.add_argument("function")
 parser.add_argument("hello")
 parser.add_argument("event")
-parser.add_argument("--runs", type=int, default=51)
-parser.add_argument("--warmup", type=int, default=3)
+parser.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
+                    help="another build of the function, run alternately with it")
+parser.add_argument("--plain-endpoint", required=True, help="dynalite over plain HTTP")
+parser.add_argument("--tls-endpoint", help="the TLS terminator in front of dynalite")
+parser.add_argument("--ca-bundle", help="the system's roots plus the throwaway CA")
+parser.add_argument("--memory", default="128,256,512,1024,1769")
+parser.add_argument("--runs", type=int, default=51, help="cold starts per binary and setting")
+parser.add_argument("--warmup", type=int, default=3, help="unmeasured cold starts first")
+parser.add_argument("--soak", type=int, default=10_000, help="invocations per soak process")
+parser.add_argument("--soak-seconds", type=int, default=600, help="time limit of one soak")
+parser.add_argument("--cgroup", default=f"coldstart-bench-{os.getpid()}")
+parser.add_argument("--period-us", type=int, default=20_000, help="CFS period of the quota")
+parser.add_argument("--stale-token", metavar="ORG/ID",
+                    help="the event's token: its last_used_at is removed before each cold start "
+                         "of the function, so every first request also records it, as a first "
+                         "request after a quiet spell does")
+parser.add_argument("--join-at-first-poll", action="store_true",
+                    help="move each process into the quota group at its first poll (see "
+                         "lambda_model.run_process) instead of before exec")
+parser.add_argument("--logs", default="target/bench/logs")
+parser.add_argument("--out", default="target/bench/coldstart.json")
 args = parser.parse_args()
+
 EVENT = open(args.event, "rb").read()
+MEMORY = [int(m) for m in args.memory.split(",") if m]
+BINARIES = [("api-tokens", args.function), ("hello", args.hello)]
+BINARIES += [tuple(spec.split("=", 1)) for spec in args.compare]
+os.makedirs(args.logs, exist_ok=True)
+PLAIN = {"AWS_ENDPOINT_URL_DYNAMODB": args.plain_endpoint, "SSL_CERT_FILE": None}
+TLS = {"AWS_ENDPOINT_URL_DYNAMODB": args.tls_endpoint, "SSL_CERT_FILE": args.ca_bundle}
 
 
-class Run:
-    """One invocation: the event is handed out once, the answer is awaited once."""
-
-    def __init__(self):
-        self.handed_out = False
-        self.answered = threading.Event()
-        self.answer_at = None
-        self.polled_at = None
-        self.status = None
+def median(values):
+    return statistics.median(values) if values else float("nan")
 
 
-lock = threading.Lock()
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-class RuntimeApi(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *_):
-        pass
-
-    def do_GET(self):
-        if not self.path.endswith("/runtime/invocation/next"):
-            return self.send_error(404)
-        run = self.server.run
-        with lock:
-            first = not run.handed_out
-            run.handed_out = True
-            run.polled_at = run.polled_at or time.perf_counter()
-        if not first:
-            # Long poll: the process is killed before another event would come.
-            run.answered.wait(60)
-            time.sleep(60)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Lambda-Runtime-Aws-Request-Id", "coldstart-request")
-        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30_000))
-        self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:bench")
-        self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
-        self.send_header("Content-Length", str(len(EVENT)))
-        self.end_headers()
-        self.wfile.write(EVENT)
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        now = time.perf_counter()
-        run = self.server.run
-        if self.path.endswith("/response"):
-            run.status = json.loads(body).get("statusCode")
-        else:
-            run.status = f"error {self.path}: {body[:200]!r}"
-        run.answer_at = now
-        self.send_response(202)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        run.answered.set()
+def forget_last_use():
+    """UpdateItem REMOVE last_used_at, straight to dynalite (which checks that a request is
+    signed, not the signature)."""
+    org, token_id = args.stale_token.split("/")
+    body = json.dumps({"TableName": os.environ["TABLE_NAME"],
+                       "Key": {"org_id": {"S": org}, "id": {"S": token_id}},
+                       "UpdateExpression": "REMOVE last_used_at"}).encode()
+    request = urllib.request.Request(args.plain_endpoint, data=body, headers={
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "DynamoDB_20120810.UpdateItem",
+        "X-Amz-Date": "20260101T000000Z",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/"
+                         "aws4_request, SignedHeaders=host, Signature=00"})
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        answer.read()
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
+def cold_start(name, path, overrides, share=None, memory_mb=1769):
+    # In the model only: the full-CPU figures stay comparable with the earlier ones.
+    if args.stale_token and share and name != "hello":
+        forget_last_use()
 
-    def handle_error(self, request, client_address):
-        pass  # a killed process resets its long poll: expected
-
-
-def start_server(run):
-    """A Runtime API of its own for each run, so that a late poll of a killed process can
-    never take the next process's event."""
-    server = Server(("127.0.0.1", 0), RuntimeApi)
-    server.run = run
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def peak_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
-# What the function's configuration passes on (template.yaml), and the local stand-ins for
-# DynamoDB and the role's credentials.
-PASSED_ON = ["TABLE_NAME", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL",
-             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION"]
+    def env_for(api):
+        return lm.lambda_environment(api, memory_mb, overrides)
+    throttled_before = share.throttled_ms() if share else 0
+    inv, started, peak_kib = lm.run_process(
+        [path], env_for, EVENT, share=share, memory_mb=memory_mb,
+        log=f"{args.logs}/{name}-cold.log", join_at_first_poll=args.join_at_first_poll)
+    if inv.statuses[0] != 200:
+        raise SystemExit(f"{name} answered {inv.statuses[0]}: {str(inv.first_body)[:300]}")
+    return {
+        "cold_ms": (inv.answered_at[0] - started) * 1000,
+        "init_ms": (inv.first_poll_at - started) * 1000,
+        "invoke_ms": (inv.answered_at[0] - inv.handed_at[0]) * 1000,
+        "invoke_cpu_ms": (inv.first_answer_cpu_ns - inv.first_poll_cpu_ns) / 1e6,
+        "init_cpu_ms": inv.first_poll_cpu_ns / 1e6,
+        "throttled_ms": (share.throttled_ms() - throttled_before) if share else 0,
+        "peak_rss_mb": peak_kib / 1024,
+    }
 
 
-def lambda_environment(runtime_api):
-    """The process environment Lambda gives a provided.al2023 function, not this shell's: a
-    developer's RUST_LOG or SSL_CERT_DIR would change what is measured."""
-    env = {name: os.environ[name] for name in PASSED_ON if name in os.environ}
-    env.update(AWS_LAMBDA_RUNTIME_API=runtime_api,
-               AWS_DEFAULT_REGION=env.get("AWS_REGION", "us-east-1"),
-               AWS_LAMBDA_FUNCTION_NAME="bench",
-               AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
-               AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-               AWS_LAMBDA_INITIALIZATION_TYPE="on-demand",
-               AWS_LAMBDA_LOG_STREAM_NAME="bench",
-               AWS_LAMBDA_LOG_GROUP_NAME="bench",
-               AWS_LAMBDA_LOG_FORMAT="JSON",
-               AWS_LAMBDA_LOG_LEVEL="INFO",
-               AWS_EC2_METADATA_DISABLED="true",
-               LAMBDA_TASK_ROOT="/var/task",
-               LAMBDA_RUNTIME_DIR="/var/runtime",
-               LANG="en_US.UTF-8",
-               TZ=":UTC",
-               PATH="/usr/local/bin:/usr/bin/:/bin:/opt/bin")
-    if os.environ.get("COLDSTART_INHERIT_ENV"):
-        env = dict(os.environ, **env)
-    return env
+def alternate(overrides, share=None, memory_mb=1769):
+    """args.runs cold starts of each binary, taking turns, so all see the same machine state."""
+    runs = {name: [] for name, _ in BINARIES}
+    for _ in range(args.runs):
+        for name, path in BINARIES:
+            runs[name].append(cold_start(name, path, overrides, share, memory_mb))
+    return {name: summarize(r) for name, r in runs.items()}
 
 
-def cold_start(binary):
-    current = Run()
-    server = start_server(current)
-    env = lambda_environment(f"127.0.0.1:{server.server_address[1]}")
-    started = time.perf_counter()
-    process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        if not current.answered.wait(30):
-            raise SystemExit(f"{binary} did not answer within 30 s")
-        rss = peak_rss_kib(process.pid)
-    finally:
-        process.kill()
-        process.wait()
-        server.shutdown()
-        server.server_close()
-    if current.status != 200:
-        raise SystemExit(f"{binary} answered {current.status}")
-    init_ms = (current.polled_at - started) * 1000
-    return (current.answer_at - started) * 1000, rss / 1024, init_ms
+def summarize(runs):
+    out = {key: median([r[key] for r in runs]) for key in runs[0]}
+    out["cold_min_ms"] = min(r["cold_ms"] for r in runs)
+    out["cold_max_ms"] = max(r["cold_ms"] for r in runs)
+    out["peak_rss_max_mb"] = max(r["peak_rss_mb"] for r in runs)
+    out["runs"] = len(runs)
+    return out
 
 
-# Unmeasured runs first: each process measured is still cold, but dynalite (a Node.js server)
-# has compiled its GetItem and Query paths by then, so its JIT warm-up is not counted as ours.
+def soak(share, memory_mb):
+    def env_for(api):
+        return lm.lambda_environment(api, memory_mb, TLS)
+    began = time.perf_counter()
+    inv, _, peak_kib = lm.run_process(
+        [args.function], env_for, EVENT, count=args.soak, share=share, memory_mb=memory_mb,
+        timeout=args.soak_seconds, rss_every=1000, partial_ok=True,
+        log=f"{args.logs}/api-tokens-soak-{memory_mb}.log")
+    seconds = time.perf_counter() - began
+    answered = [i for i in range(inv.count) if inv.answered_at[i]]
+    bad = sum(1 for i in answered if inv.statuses[i] != 200)
+    # Warm: every invocation after the first, from the event handed out to the answer.
+    warm = [(inv.answered_at[i] - inv.handed_at[i]) * 1000 for i in answered if i > 0]
+    billed_ms = statistics.fmean(math.ceil(ms) for ms in warm)  # Lambda bills whole ms
+    gb_seconds = memory_mb / 1024 * billed_ms / 1000
+    samples = dict(inv.rss_samples)
+    first = samples[min(samples)]
+    after_1000 = samples.get(1000, first)
+    end = samples[max(samples)]
+    return {
+        "invocations": len(answered), "non_200": bad, "timed_out": inv.timed_out,
+        "seconds": seconds,
+        "warm_p50_ms": percentile(warm, 50), "warm_p99_ms": percentile(warm, 99),
+        "warm_mean_ms": statistics.fmean(warm), "warm_max_ms": max(warm),
+        "billed_mean_ms": billed_ms,
+        "cost_per_million": 1e6 * gb_seconds * PRICE_GB_SECOND + PRICE_PER_MILLION_REQUESTS,
+        "peak_rss_mb": peak_kib / 1024,
+        "rss_first_mb": first / 1024, "rss_1000_mb": after_1000 / 1024, "rss_end_mb": end / 1024,
+        "rss_growth_mb": (end - after_1000) / 1024,
+        "rss_growth_from_first_mb": (end - first) / 1024,
+        "rss_samples": inv.rss_samples,
+    }
+
+
+results = {"memory_sizes": MEMORY, "runs": args.runs, "period_us": args.period_us,
+           "binaries": dict(BINARIES), "prices": {
+               "gb_second": PRICE_GB_SECOND, "per_million_requests": PRICE_PER_MILLION_REQUESTS,
+               "source": "https://aws.amazon.com/lambda/pricing/ (us-east-1, Arm, first tier)"}}
+
+# Unmeasured runs first: every process measured is still cold, but dynalite (a Node.js server)
+# and the TLS terminator have compiled and warmed their paths by then.
 for _ in range(args.warmup):
-    cold_start(args.hello)
-    cold_start(args.function)
+    for name, path in BINARIES:
+        cold_start(name, path, PLAIN)
+        if args.tls_endpoint:
+            cold_start(name, path, TLS)
 
-results = {"function": [], "hello": []}
-for _ in range(args.runs):
-    results["hello"].append(cold_start(args.hello))
-    results["function"].append(cold_start(args.function))
-
-
-def summary(name, runs):
-    times = [t for t, _, _ in runs]
-    rss = [r for _, r, _ in runs]
-    init = [i for _, _, i in runs]
-    return (f"| {name} | {statistics.median(times):.1f} | {min(times):.1f} | {max(times):.1f} "
-            f"| {statistics.median(init):.1f} | {statistics.median(rss):.1f} | {max(rss):.1f} |")
-
-
-print(f"cold start, exec to first 200 answer, {args.runs} runs each, alternating, "
-      f"after {args.warmup} unmeasured")
-print("| binary | median ms | min ms | max ms | median ms to first poll (init) | median peak RSS MB | max peak RSS MB |")
+print(f"## Cold start at full CPU over plain HTTP ({args.runs} runs each, alternating, "
+      f"after {args.warmup} unmeasured)")
+full = alternate(PLAIN)
+results["full_cpu_plain"] = full
+print("| binary | cold start ms (median) | min | max | init ms | first invoke ms | peak RSS MB |")
 print("| --- | --- | --- | --- | --- | --- | --- |")
-print(summary("api-tokens (100-item page from dynalite)", results["function"]))
-print(summary("hello world (lambda_http)", results["hello"]))
-ratio = statistics.median(t for t, _, _ in results["function"]) / statistics.median(t for t, _, _ in results["hello"])
-print(f"ratio of medians: {ratio:.2f}x (target: at most 4x); "
-      f"peak RSS at most {max(r for _, r, _ in results['function']):.1f} MB (target: at most 20 MB)")
+for name, s in full.items():
+    print(f"| {name} | {s['cold_ms']:.1f} | {s['cold_min_ms']:.1f} | {s['cold_max_ms']:.1f} "
+          f"| {s['init_ms']:.1f} | {s['invoke_ms']:.1f} | {s['peak_rss_mb']:.1f} |")
+for name, _ in BINARIES:
+    if name != "hello":
+        print(f"{name}: {full[name]['cold_ms'] / full['hello']['cold_ms']:.2f}x the hello world "
+              f"(target: at most 4x)")
+sys.stdout.flush()
+
+if not args.tls_endpoint:
+    json.dump(results, open(args.out, "w"), indent=1)
+    sys.exit(0)
+
+share = lm.CpuShare(args.cgroup, args.period_us)
+try:
+    results["model"] = {}
+    joins = "at its first poll" if args.join_at_first_poll else "before exec"
+    results["join_at_first_poll"] = args.join_at_first_poll
+    print(f"\n## Cold start in the Lambda model: init at full CPU, the invoke at memory/1769 of "
+          f"a CPU (CFS period {args.period_us / 1000:g} ms; each process joins the group {joins}), "
+          f"DynamoDB over TLS ({args.runs} runs each, alternating)")
+    print("| memory MB | binary | cold start ms (median) | min | max | init ms | first invoke ms "
+          "| CPU ms in init | CPU ms in first invoke | throttled ms | peak RSS MB | vs hello |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for memory in MEMORY:
+        model = alternate(TLS, share, memory)
+        results["model"][memory] = {"cold": model}
+        for name, s in model.items():
+            ratio = s["cold_ms"] / model["hello"]["cold_ms"]
+            print(f"| {memory} | {name} | {s['cold_ms']:.1f} | {s['cold_min_ms']:.1f} "
+                  f"| {s['cold_max_ms']:.1f} | {s['init_ms']:.1f} | {s['invoke_ms']:.1f} "
+                  f"| {s['init_cpu_ms']:.1f} | {s['invoke_cpu_ms']:.1f} | {s['throttled_ms']:.1f} "
+                  f"| {s['peak_rss_mb']:.1f} "
+                  f"| {ratio:.2f}x |")
+        sys.stdout.flush()
+    m128 = results["model"].get(128, {}).get("cold")
+    if m128:
+        for name, _ in BINARIES:
+            if name != "hello":
+                print(f"{name} at 128 MB with TLS: {m128[name]['cold_ms'] / m128['hello']['cold_ms']:.2f}x "
+                      f"the hello world (target: at most 1.5x)")
+
+    print(f"\n## Soak in the Lambda model: one process, {args.soak:,} invocations a memory size "
+          f"(at most {args.soak_seconds} s each); warm = every invocation after the first")
+    print("| memory MB | invocations | warm p50 ms | warm p99 ms | warm mean ms | peak RSS MB "
+          "| RSS after 1st / 1,000th / last MB | growth from 1,000th MB | cost per 1M requests |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for memory in MEMORY:
+        s = soak(share, memory)
+        results["model"][memory]["soak"] = s
+        flag = " (time limit)" if s["timed_out"] else ""
+        flag += f" ({s['non_200']} not 200)" if s["non_200"] else ""
+        print(f"| {memory} | {s['invocations']:,}{flag} | {s['warm_p50_ms']:.2f} "
+              f"| {s['warm_p99_ms']:.2f} | {s['warm_mean_ms']:.2f} | {s['peak_rss_mb']:.1f} "
+              f"| {s['rss_first_mb']:.1f} / {s['rss_1000_mb']:.1f} / {s['rss_end_mb']:.1f} "
+              f"| {s['rss_growth_mb']:+.2f} | ${s['cost_per_million']:.2f} |")
+        sys.stdout.flush()
+    print(f"Cost: mean billed duration (each warm invocation rounded up to 1 ms, as Lambda bills) "
+          f"x memory x ${PRICE_GB_SECOND}/GB-s + ${PRICE_PER_MILLION_REQUESTS} per million "
+          f"requests ({results['prices']['source']}); durations measured on this x86_64 machine, "
+          f"not on Graviton; init not included.")
+finally:
+    share.remove()
+
+json.dump(results, open(args.out, "w"), indent=1)
+print(f"figures: {args.out}")
