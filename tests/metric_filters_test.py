@@ -4,9 +4,9 @@ The function's lines come from a test run of the real handler with the productio
 formatter: `request_log_lines_for_the_metric_filters` in tests/it/logs.rs writes them to
 request-log-lines.jsonl in cargo's CARGO_TARGET_TMPDIR (target/tmp, or $CARGO_TARGET_DIR/tmp),
 one {"case": ..., "line": ...} object a line; REQUEST_LOG_LINES overrides the path. So
-scripts/test runs this after `cargo test`. Each filter pattern is evaluated by cloudwatch_filter.py, which
-understands exactly the subset of CloudWatch's JSON filter syntax that the template uses and
-rejects anything else.
+scripts/test runs this right after the Rust test that writes them. Each filter pattern is
+evaluated by cloudwatch_filter.py, which understands exactly the subset of CloudWatch's JSON
+filter syntax that the template uses and rejects anything else.
 
 The access log filters run against lines rendered from the template's own access log format,
 with representative $context values for each kind of answer: API Gateway's substitution is
