@@ -28,7 +28,10 @@ fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True,
 top.plot(sizes, cold, "o-", label="cold start, median (exec to first answer)")
 top.plot(sizes, hello, "o--", color="grey", label="hello world cold start, median")
 for other in model[next(iter(model))]["cold"]:
-    if other not in ("api-tokens", "hello"):
+    if other == "floor":
+        top.plot(sizes, [model[m]["cold"][other]["cold_ms"] for m in model], "o--",
+                 color="tab:purple", alpha=0.7, label="floor cold start (the DynamoDB reads alone)")
+    elif other not in ("api-tokens", "hello"):
         top.plot(sizes, [model[m]["cold"][other]["cold_ms"] for m in model], "o:",
                  color="tab:blue", alpha=0.5, label=f"{other} cold start, median")
 top.plot(sizes, p99, "s-", label="warm p99")
