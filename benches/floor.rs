@@ -1,9 +1,10 @@
 //! The cold-start benchmark's floor (`benches/README.md`): the DynamoDB reads that any function
-//! answering this endpoint must make, through the service's own SDK configuration, trust roots,
-//! store and warm-up, and nothing else. For each event it reads the credential item (GetItem),
-//! then the page (Query), and answers how many items it read: no checks, no `last_used_at`
-//! write, no JSON encoding, no logging. The service's cold start over this one's is what its own
-//! work costs; this one's over the hello world's is what reading DynamoDB costs.
+//! answering this endpoint must make, after the service's own start-up (its trust roots, then
+//! `startup::store`: SDK configuration, store, warm-up read), and nothing else. For each event it
+//! reads the credential item (GetItem), then the page (Query), and answers how many items it read:
+//! no checks, no `last_used_at` write, no JSON encoding, no logging. The service's cold start over
+//! this one's is what its own work costs; this one's over the hello world's is what reading
+//! DynamoDB costs.
 
 use api_tokens::dynamo::DynamoStore;
 use api_tokens::request::{MAX_LIMIT, match_route, parse_org};
@@ -19,10 +20,7 @@ fn main() -> Result<(), Error> {
         .enable_all()
         .build()?
         .block_on(async {
-            let store: &'static DynamoStore = Box::leak(Box::new(DynamoStore::from_env(
-                &startup::sdk_config().await,
-            )));
-            store.warm_up().await;
+            let store = startup::store().await;
             lambda_http::run(service_fn(move |request| read(store, request))).await
         })
 }

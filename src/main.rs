@@ -3,7 +3,6 @@
 // the layout of the whole future past the compiler's default depth of 128.
 #![recursion_limit = "256"]
 
-use api_tokens::dynamo::DynamoStore;
 use api_tokens::startup;
 use lambda_http::{Error, service_fn};
 
@@ -23,13 +22,7 @@ fn main() -> Result<(), Error> {
 /// Logging, the store, then the Lambda event loop until the environment ends.
 async fn run_function() -> Result<(), Error> {
     api_tokens::telemetry::init();
-    // Built once per execution environment and lent to every invocation for the life of the
-    // process: leaked, so that concurrent invocations share it with no lock and no count.
-    let store: &'static DynamoStore = Box::leak(Box::new(DynamoStore::from_env(
-        &startup::sdk_config().await,
-    )));
-    // Init runs at full CPU, the invokes at the memory size's share: connect now.
-    store.warm_up().await;
+    let store = startup::store().await;
     // One invocation at a time, or AWS_LAMBDA_MAX_CONCURRENCY of them at once.
     lambda_http::lambda_runtime::run_concurrent(service_fn(move |event| {
         api_tokens::gateway::function(store, event)

@@ -9,6 +9,18 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls;
 
+use crate::dynamo::DynamoStore;
+
+/// The store every invocation uses, built once per execution environment, then warmed up.
+/// Leaked: it lives as long as the process, and concurrent invocations share it with no lock
+/// and no count.
+pub async fn store() -> &'static DynamoStore {
+    let store = Box::leak(Box::new(DynamoStore::from_env(&sdk_config().await)));
+    // Init runs at full CPU, the invokes at the memory size's share: connect now.
+    store.warm_up().await;
+    store
+}
+
 /// SDK settings that keep a failing DynamoDB from holding a request past its deadline: short
 /// timeouts, and retries (throttling included) that fit inside them.
 pub async fn sdk_config() -> SdkConfig {
