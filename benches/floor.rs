@@ -6,11 +6,11 @@
 //! this one's is what its own work costs; this one's over the hello world's is what reading
 //! DynamoDB costs.
 
+use api_tokens::auth::bearer_token;
 use api_tokens::dynamo::DynamoStore;
 use api_tokens::request::{MAX_LIMIT, match_route, parse_org};
 use api_tokens::startup;
 use api_tokens::store::TokenStore;
-use api_tokens::token::Token;
 use lambda_http::{Body, Error, Request, Response, service_fn};
 
 fn main() -> Result<(), Error> {
@@ -28,13 +28,7 @@ fn main() -> Result<(), Error> {
 async fn read(store: &DynamoStore, request: Request) -> Result<Response<Body>, Error> {
     let org = match_route(request.uri().path(), None).ok_or("not the list route")?;
     let org = parse_org(org).map_err(|_| "not an organization id")?;
-    let token = request
-        .headers()
-        .get("authorization")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .and_then(Token::parse)
-        .ok_or("no token")?;
+    let token = bearer_token(request.headers()).map_err(|_| "no token")?;
     store.credential(org, token.id()).await?;
     let page = store.page(org, None, MAX_LIMIT).await?;
     Ok(Response::new(Body::from(format!("{} items", page.len()))))
