@@ -6,12 +6,15 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TableStatus,
 };
+use aws_smithy_types::retry::ProvideErrorKind;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -302,27 +305,11 @@ fn built(error: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Failed(error.to_string())
 }
 
-/// Unreachable, timed out, throttled or a DynamoDB 5xx: `Unavailable`. Anything else: `Failed`.
-fn classify<E, R>(operation: &str, error: SdkError<E, R>) -> StoreError
+/// `Unavailable` when the SDK got no usable answer, or one that a retry may fix; else `Failed`.
+fn classify<E>(operation: &str, error: SdkError<E, HttpResponse>) -> StoreError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
+    E: ProvideErrorKind + std::error::Error + 'static,
 {
-    const TRANSIENT: [&str; 6] = [
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "LimitExceededException",
-    ];
-    let transient = match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        SdkError::ServiceError(service) => {
-            service.err().code().is_some_and(|c| TRANSIENT.contains(&c))
-        }
-        _ => false,
-    };
     // Only the Display chain: `DisplayErrorContext` and `Debug` also print the raw HTTP response,
     // whose body may be an item with its `secret_hash`.
     let mut text = format!("{operation}: {error}");
@@ -331,10 +318,37 @@ where
         text.push_str(&format!(": {cause}"));
         source = cause.source();
     }
-    if transient {
+    if worth_a_retry(&error) {
         StoreError::Unavailable(text)
     } else {
         StoreError::Failed(text)
+    }
+}
+
+/// Whether a later attempt may succeed, by the rules of the SDK's own retry classifiers: no
+/// answer in time, no answer at all, an answer it could not read, any HTTP 5xx whatever its
+/// body (a load balancer's HTML page included), an error modeled as retryable, a throttling or
+/// transient error code. Then what those leave out but is no refusal either: HTTP 429, and a
+/// 2xx whose body the SDK could not parse (a garbled answer, not a rejected request).
+/// What remains is a request DynamoDB refused as it stands (a 4xx: validation, access, a
+/// missing table). An item that breaks the contract is `Malformed`, decided after a good answer.
+fn worth_a_retry<E: ProvideErrorKind>(error: &SdkError<E, HttpResponse>) -> bool {
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status();
+            let err = service.err();
+            !status.is_client_error()
+                || status.as_u16() == 429
+                || err.retryable_error_kind().is_some()
+                || err.code().is_some_and(|c| {
+                    THROTTLING_ERRORS.contains(&c) || TRANSIENT_ERRORS.contains(&c)
+                })
+        }
+        // The request could not even be built: a bug here, not a passing fault.
+        _ => false,
     }
 }
 

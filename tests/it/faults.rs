@@ -124,28 +124,137 @@ async fn brief_throttling_is_absorbed_by_retries() {
     assert!(fake.requests() >= 4, "the throttled GetItem was retried");
 }
 
-#[tokio::test]
-async fn malformed_json_is_500_and_recovers() {
-    let (fake, recovered) = switchable(Reply::Raw(200, "{\"Item\": {\"org_id\": ".into())).await;
-    let store = store_at(&fake.address).await;
-    assert_internal(&list(&store).await);
-    *recovered.lock().unwrap() = true;
-    assert_eq!(list(&store).await.status, 200);
+/// A fake that answers `operation` with `fault` until `recovered` is set; the rest is healthy.
+async fn failing(operation: &'static str, fault: Reply) -> (FakeDynamo, Arc<Mutex<bool>>) {
+    let recovered = Arc::new(Mutex::new(false));
+    let flag = recovered.clone();
+    let fake = FakeDynamo::start(move |_, asked| {
+        if asked == operation && !*flag.lock().unwrap() {
+            fault.clone()
+        } else {
+            Reply::Healthy
+        }
+    })
+    .await;
+    (fake, recovered)
+}
+
+/// For the credential read and the page read alike: `fault` is a 503 with the envelope and
+/// `Retry-After`, within the deadline, after at most 3 attempts; then a 200 once it passes.
+async fn unavailable_then_recovers(fault: Reply) {
+    for operation in ["GetItem", "Query"] {
+        let (fake, recovered) = failing(operation, fault.clone()).await;
+        let store = store_at(&fake.address).await;
+        let answer = list(&store).await;
+        assert_eq!(answer.status, 503, "{operation} {fault:?}: {}", answer.text);
+        assert_unavailable(&answer);
+        let attempts = fake.count(operation);
+        assert!(
+            (1..=3).contains(&attempts),
+            "{operation} {fault:?}: {attempts} attempts"
+        );
+        *recovered.lock().unwrap() = true;
+        assert_eq!(list(&store).await.status, 200, "{operation} {fault:?}");
+    }
+}
+
+const HALF_A_JSON_BODY: &str = "{\"Item\": {\"org_id\": ";
+const NOT_JSON: &str = "<html>gateway</html>";
+
+/// Answers that DynamoDB, or a load balancer in front of it, gives when it is unwell.
+fn bad_answers() -> Vec<Reply> {
+    vec![
+        Reply::Raw(500, String::new()),
+        Reply::Html(502),
+        Reply::Html(503),
+        Reply::Html(504),
+        Reply::Reset,
+        Reply::Truncated,
+        Reply::Raw(200, NOT_JSON.into()),
+        Reply::Raw(200, HALF_A_JSON_BODY.into()),
+        unknown_server_error(),
+    ]
+}
+
+fn unknown_server_error() -> Reply {
+    let kind = "com.amazonaws.dynamodb.v20120810#SomethingNew";
+    Reply::Raw(
+        500,
+        json!({"__type": kind, "message": "injected"}).to_string(),
+    )
 }
 
 #[tokio::test]
-async fn a_non_json_body_is_500() {
-    let fake = FakeDynamo::start(|_, _| Reply::Raw(200, "<html>gateway</html>".into())).await;
-    assert_internal(&list(&store_at(&fake.address).await).await);
+async fn http_500_with_an_empty_body_is_503_and_recovers() {
+    unavailable_then_recovers(Reply::Raw(500, String::new())).await;
 }
 
 #[tokio::test]
-async fn an_unknown_client_error_is_500() {
+async fn http_502_with_an_html_page_is_503_and_recovers() {
+    unavailable_then_recovers(Reply::Html(502)).await;
+}
+
+#[tokio::test]
+async fn http_503_with_an_html_page_is_503_and_recovers() {
+    unavailable_then_recovers(Reply::Html(503)).await;
+}
+
+#[tokio::test]
+async fn http_504_with_an_html_page_is_503_and_recovers() {
+    unavailable_then_recovers(Reply::Html(504)).await;
+}
+
+#[tokio::test]
+async fn a_connection_reset_before_any_answer_is_503_and_recovers() {
+    unavailable_then_recovers(Reply::Reset).await;
+}
+
+#[tokio::test]
+async fn half_a_body_then_a_closed_connection_is_503_and_recovers() {
+    unavailable_then_recovers(Reply::Truncated).await;
+}
+
+#[tokio::test]
+async fn http_200_whose_body_is_not_json_is_503_and_recovers() {
+    unavailable_then_recovers(Reply::Raw(200, NOT_JSON.into())).await;
+}
+
+#[tokio::test]
+async fn http_200_with_half_a_json_body_is_503_and_recovers() {
+    unavailable_then_recovers(Reply::Raw(200, HALF_A_JSON_BODY.into())).await;
+}
+
+#[tokio::test]
+async fn a_5xx_with_an_error_type_of_no_known_kind_is_503_and_recovers() {
+    unavailable_then_recovers(unknown_server_error()).await;
+}
+
+#[tokio::test]
+async fn a_missing_table_is_500() {
     let fake = FakeDynamo::start(|_, _| {
         error_body("com.amazonaws.dynamodb.v20120810#ResourceNotFoundException")
     })
     .await;
     assert_internal(&list(&store_at(&fake.address).await).await);
+}
+
+#[tokio::test]
+async fn access_denied_is_500() {
+    let fake =
+        FakeDynamo::start(|_, _| error_body("com.amazon.coral.service#AccessDeniedException"))
+            .await;
+    assert_internal(&list(&store_at(&fake.address).await).await);
+}
+
+#[tokio::test]
+async fn a_last_used_at_write_failing_in_any_way_leaves_the_page_a_200() {
+    for fault in bad_answers() {
+        let (fake, _) = failing("UpdateItem", fault.clone()).await;
+        let answer = list(&store_at(&fake.address).await).await;
+        assert_eq!(answer.status, 200, "{fault:?}: {}", answer.text);
+        assert_eq!(answer.ids().len(), 2, "{fault:?}");
+        assert_eq!(fake.count("UpdateItem"), 1, "{fault:?}");
+    }
 }
 
 #[tokio::test]

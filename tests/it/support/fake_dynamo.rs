@@ -29,9 +29,18 @@ pub enum Reply {
     Slow(Duration),
     /// An HTTP status and a raw body.
     Raw(u16, String),
+    /// An HTTP status and an HTML page, as a load balancer in front of DynamoDB answers.
+    Html(u16),
+    /// The head and half the body, then the connection closes.
+    Truncated,
+    /// The connection is reset before any answer.
+    Reset,
     /// Passed on to a real DynamoDB-API server at this address, and its answer passed back.
     Forward(String),
 }
+
+/// The content type header of DynamoDB's answers.
+const JSON: &str = "content-type: application/x-amz-json-1.0\r\n";
 
 pub fn error_body(kind: &str) -> Reply {
     let status = if kind.contains("InternalServerError") {
@@ -113,17 +122,39 @@ async fn connection(mut socket: TcpStream, script: Script, operations: Arc<Mutex
             operations.push(operation.clone());
             operations.len() - 1
         };
-        let (status, body) = match script(number, &operation) {
+        let (status, content_type, body) = match script(number, &operation) {
             Reply::Silent => {
                 std::future::pending::<()>().await;
                 return;
             }
+            Reply::Reset => {
+                // Linger 0: close sends a RST, not a FIN.
+                let _ = socket.set_zero_linger();
+                return;
+            }
+            Reply::Truncated => {
+                let body = healthy(&operation);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\n{JSON}content-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let half = &body.as_bytes()[..body.len() / 2];
+                let _ = socket.write_all(&[head.as_bytes(), half].concat()).await;
+                return;
+            }
             Reply::Slow(delay) => {
                 tokio::time::sleep(delay).await;
-                (200, healthy(&operation))
+                (200, JSON, healthy(&operation))
             }
-            Reply::Healthy => (200, healthy(&operation)),
-            Reply::Raw(status, body) => (status, body),
+            Reply::Healthy => (200, JSON, healthy(&operation)),
+            Reply::Raw(status, body) => (status, JSON, body),
+            Reply::Html(status) => (
+                status,
+                "content-type: text/html\r\n",
+                format!(
+                    "<html><body><h1>{status} Service Temporarily Unavailable</h1></body></html>"
+                ),
+            ),
             Reply::Forward(upstream) => {
                 let Some(response) = forward(&upstream, &request.raw).await else {
                     return;
@@ -135,7 +166,7 @@ async fn connection(mut socket: TcpStream, script: Script, operations: Arc<Mutex
             }
         };
         let response = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{body}",
+            "HTTP/1.1 {status} X\r\n{content_type}content-length: {}\r\n\r\n{body}",
             body.len()
         );
         if socket.write_all(response.as_bytes()).await.is_err() {
