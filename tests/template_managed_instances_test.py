@@ -6,12 +6,16 @@ template_test.py, so the rules hold for the CloudFormation SAM would deploy.
 import json
 import logging
 import pathlib
+import sys
 import unittest
 
 import boto3
 from cfnlint.decode import cfn_yaml
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from template_test import KMS_KEY_ARN, PermissionRules  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATE = cfn_yaml.load(str(ROOT / "template-managed-instances.yaml"))
@@ -30,11 +34,11 @@ FUNCTION = function(TEMPLATE)
 PROPS = FUNCTION["Properties"]
 
 
-def transformed():
+def transformed(**parameters):
     template = json.loads(json.dumps(TEMPLATE))
     function(template)["Properties"]["CodeUri"] = "s3://bucket/key"  # as `sam validate` does
     translator = Translator(None, Parser(), boto_session=boto3.Session(region_name="us-east-1"))
-    parameters = {"SubnetIds": "subnet-1,subnet-2", "SecurityGroupIds": "sg-1"}
+    parameters = {"SubnetIds": "subnet-1,subnet-2", "SecurityGroupIds": "sg-1", **parameters}
     return translator.translate(template, parameter_values=parameters, get_managed_policy_map=lambda: {})
 
 
@@ -82,11 +86,13 @@ class Function(unittest.TestCase):
             self.assertEqual(PROPS[key], main["Properties"][key], key)
 
     def test_may_only_get_query_and_update_the_table(self):
-        (statement,) = PROPS["Policies"][0]["Statement"]
-        self.assertEqual(
-            sorted(statement["Action"]), ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]
-        )
-        self.assertIn("table/${TableName}", json.dumps(statement["Resource"]))
+        (policy,) = PROPS["Policies"]
+        statements = [s for s in policy["Statement"] if "Fn::If" not in s]
+        actions = {action for s in statements for action in s["Action"]}
+        self.assertEqual(actions, {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"})
+        for statement in statements:
+            self.assertIn("table/${TableName}", json.dumps(statement["Resource"]))
+            self.assertNotIn("*", json.dumps(statement))
 
     def test_publishes_versions_behind_an_alias(self):
         self.assertEqual(PROPS["AutoPublishAlias"], "live")
@@ -96,6 +102,24 @@ class Function(unittest.TestCase):
         self.assertEqual(PROPS["LoggingConfig"]["LogFormat"], "JSON")
         group = RESOURCES[PROPS["LoggingConfig"]["LogGroup"]["Ref"]]
         self.assertEqual(group["Properties"]["RetentionInDays"], {"Ref": "LogRetentionInDays"})
+
+
+class Permissions(PermissionRules, unittest.TestCase):
+    props = PROPS
+    table = {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${TableName}"}
+
+    def test_no_kms_permission_by_default(self):
+        self.assertEqual(PARAMETERS["TableKmsKeyArn"]["Default"], "")
+        self.assertEqual(TEMPLATE["Conditions"]["HasTableKmsKey"],
+                         {"Fn::Not": [{"Fn::Equals": [{"Ref": "TableKmsKeyArn"}, ""]}]})
+
+    def test_takes_the_key_parameter_as_the_main_template_does(self):
+        self.assertEqual(PARAMETERS["TableKmsKeyArn"]["AllowedPattern"],
+                         MAIN["Parameters"]["TableKmsKeyArn"]["AllowedPattern"])
+        (lambda_function,) = generated("AWS::Lambda::Function")
+        role = OUTPUT["Resources"][lambda_function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        self.assertIn("kms:Decrypt", json.dumps(role["Properties"]["Policies"]))
+        transformed(TableKmsKeyArn=KMS_KEY_ARN)  # SAM accepts it
 
 
 class Api(unittest.TestCase):

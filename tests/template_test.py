@@ -112,16 +112,15 @@ class Function(unittest.TestCase):
     def test_may_only_get_query_and_update_that_table(self):
         policies = PROPS["Policies"]
         self.assertEqual(len(policies), 1, "no managed or extra policies")
-        statements = policies[0]["Statement"]
-        self.assertEqual(len(statements), 1)
-        statement = statements[0]
-        self.assertEqual(statement["Effect"], "Allow")
-        self.assertEqual(
-            sorted(statement["Action"]),
-            ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
-        )
-        self.assertEqual(statement["Resource"], {"Fn::GetAtt": [TABLE_NAME, "Arn"]})
-        self.assertNotIn("*", str(statement))
+        statements = [s for s in policies[0]["Statement"] if "Fn::If" not in s]
+        self.assertEqual(len(statements), 2)
+        actions = set()
+        for statement in statements:
+            self.assertEqual(statement["Effect"], "Allow")
+            self.assertEqual(statement["Resource"], {"Fn::GetAtt": [TABLE_NAME, "Arn"]})
+            actions.update(statement["Action"])
+        self.assertEqual(actions, {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"})
+        self.assertNotIn("*", str(policies))
         self.assertNotIn("Role", PROPS)
 
     def test_serves_the_route_on_the_http_api(self):
@@ -133,6 +132,96 @@ class Function(unittest.TestCase):
         }
         self.assertIn(("GET", "/api/v1/organizations/{orgID}/api-tokens"), routes)
         self.assertTrue(all(e["Type"] == "HttpApi" for e in events.values()))
+
+
+# What the function's one UpdateItem names (src/dynamo.rs, `touch`): the key and last_used_at.
+UPDATE_ITEM_ATTRIBUTES = {"org_id", "id", "last_used_at"}
+KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def statements_of(props):
+    """The statements of a function's one inline policy, conditional ones as written."""
+    (policy,) = props["Policies"]
+    return policy["Statement"]
+
+
+def statement_with_action(props, action):
+    found = [
+        s for s in statements_of(props)
+        if "Fn::If" not in s and action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    ]
+    assert len(found) == 1, f"expected one statement allowing {action}, found {found}"
+    return found[0]
+
+
+def conditional_statement(props):
+    """(condition name, statement if it holds) of the one Fn::If among the statements."""
+    (conditional,) = [s for s in statements_of(props) if "Fn::If" in s]
+    condition, statement, otherwise = conditional["Fn::If"]
+    assert otherwise == {"Ref": "AWS::NoValue"}, otherwise
+    return condition, statement
+
+
+class PermissionRules:
+    """Rules of the role's statements that hold in both templates: a mixin, with the function's
+    properties in `props` and its table's ARN as written in `table`
+    (template_managed_instances_test.py runs them on its own function)."""
+
+    props = PROPS
+    table = {"Fn::GetAtt": [TABLE_NAME, "Arn"]}
+
+    def test_reads_are_a_statement_of_their_own_without_updates(self):
+        statement = statement_with_action(self.props, "dynamodb:GetItem")
+        self.assertEqual(sorted(statement["Action"]), ["dynamodb:GetItem", "dynamodb:Query"])
+        self.assertEqual(statement["Resource"], self.table)
+        self.assertNotIn("Condition", statement)
+
+    def test_update_item_is_alone_in_its_statement(self):
+        statement = statement_with_action(self.props, "dynamodb:UpdateItem")
+        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        self.assertEqual(actions, ["dynamodb:UpdateItem"])
+        self.assertEqual(statement["Effect"], "Allow")
+        self.assertEqual(statement["Resource"], self.table)
+
+    def test_update_item_may_name_only_the_key_and_last_used_at(self):
+        condition = statement_with_action(self.props, "dynamodb:UpdateItem")["Condition"]
+        attributes = condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+        self.assertEqual(len(attributes), len(set(attributes)))
+        self.assertEqual(set(attributes), UPDATE_ITEM_ATTRIBUTES)
+
+    def test_update_item_may_return_nothing(self):
+        condition = statement_with_action(self.props, "dynamodb:UpdateItem")["Condition"]
+        self.assertEqual(condition["StringEqualsIfExists"], {"dynamodb:ReturnValues": "NONE"})
+        self.assertEqual(set(condition), {"ForAllValues:StringEquals", "StringEqualsIfExists"})
+
+    def test_kms_decrypt_only_of_the_given_key_and_only_with_one(self):
+        condition, statement = conditional_statement(self.props)
+        self.assertEqual(condition, "HasTableKmsKey")
+        self.assertEqual(statement["Effect"], "Allow")
+        self.assertEqual(statement["Action"], "kms:Decrypt")
+        self.assertEqual(statement["Resource"], {"Ref": "TableKmsKeyArn"})
+
+    def test_kms_decrypt_only_through_dynamodb(self):
+        _, statement = conditional_statement(self.props)
+        self.assertEqual(
+            statement["Condition"],
+            {"StringEquals": {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}}},
+        )
+
+
+class Permissions(PermissionRules, unittest.TestCase):
+    def test_no_kms_permission_by_default(self):
+        self.assertEqual(PARAMETERS["TableKmsKeyArn"]["Default"], "")
+        self.assertFalse(condition_holds("HasTableKmsKey"))
+        self.assertTrue(condition_holds("HasTableKmsKey", TableKmsKeyArn=KMS_KEY_ARN))
+
+    def test_the_deployed_role_carries_the_conditions(self):
+        _, role = function_in(transformed())
+        (policy,) = role["Policies"]
+        (update,) = [s for s in policy["PolicyDocument"]["Statement"] if s.get("Sid") == "RecordLastUsedAt"]
+        self.assertEqual(update["Action"], ["dynamodb:UpdateItem"])
+        self.assertEqual(set(update["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]),
+                         UPDATE_ITEM_ATTRIBUTES)
 
 
 def function_in(template):
@@ -769,14 +858,44 @@ class Table(unittest.TestCase):
             [("id", "S"), ("org_id", "S")],
         )
 
-    def test_is_on_demand_recoverable_encrypted_and_retained(self):
+    def test_is_on_demand_recoverable_and_retained(self):
         props = TABLE["Properties"]
         self.assertEqual(props["BillingMode"], "PAY_PER_REQUEST")
         self.assertIs(props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], True)
-        self.assertIs(props["SSESpecification"]["SSEEnabled"], True)
         self.assertEqual(TABLE["DeletionPolicy"], "Retain")
         self.assertEqual(TABLE["UpdateReplacePolicy"], "Retain")
         self.assertNotIn("GlobalSecondaryIndexes", props)
+
+    def test_is_protected_from_deletion(self):
+        # Beside DeletionPolicy Retain, which only covers the stack: nobody deletes the table
+        # until deletion protection is turned off (docs/runbook.md says how, on purpose).
+        self.assertIs(TABLE["Properties"]["DeletionProtectionEnabled"], True)
+
+    def sse(self, **parameters):
+        """The table's SSESpecification once CloudFormation resolves its condition."""
+        spec = TABLE["Properties"]["SSESpecification"]
+        condition, with_key, without_key = spec["Fn::If"]
+        return with_key if condition_holds(condition, **parameters) else without_key
+
+    def test_is_encrypted_with_the_aws_managed_key_by_default(self):
+        # SSEEnabled alone is KMS with the AWS managed key aws/dynamodb, as before the parameter.
+        self.assertEqual(self.sse(), {"SSEEnabled": True})
+
+    def test_is_encrypted_with_the_customer_managed_key_when_given(self):
+        self.assertEqual(
+            self.sse(TableKmsKeyArn=KMS_KEY_ARN),
+            {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": {"Ref": "TableKmsKeyArn"}},
+        )
+
+    def test_the_key_parameter_takes_only_a_key_arn(self):
+        # IAM authorizes kms:Decrypt by key ARN: an alias or a bare key id would leave the role's
+        # statement naming something the key is not.
+        pattern = re.compile(PARAMETERS["TableKmsKeyArn"]["AllowedPattern"])
+        for good in ("", KMS_KEY_ARN, "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/mrk-1234abcd"):
+            self.assertTrue(pattern.fullmatch(good), good)
+        for bad in ("alias/tokens", "arn:aws:kms:us-east-1:123456789012:alias/tokens",
+                    "1234abcd-12ab-34cd-56ef-1234567890ab", "arn:aws:kms:us-east-1:123456789012:key/*"):
+            self.assertFalse(pattern.fullmatch(bad), bad)
 
 
 class Outputs(unittest.TestCase):
