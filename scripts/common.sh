@@ -28,6 +28,21 @@ ensure_python_tools() {
   export PATH="$VENV/bin:$PATH"
 }
 
+# checkov, pinned in tools/requirements-checkov.txt, in a virtual environment of its own,
+# tools/.venv-checkov: it pins boto3 to a version that aws-sam-cli cannot use. Sets CHECKOV; its
+# bin stays off PATH, so python3 remains tools/.venv's.
+ensure_checkov() {
+  local venv="$TOOLS/.venv-checkov"
+  local stamp="$venv/.installed"
+  if [ ! -f "$stamp" ] || [ "$TOOLS/requirements-checkov.txt" -nt "$stamp" ]; then
+    log "installing checkov from PyPI into tools/.venv-checkov"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$TOOLS/requirements-checkov.txt" >&2
+    touch "$stamp"
+  fi
+  CHECKOV="$venv/bin/checkov"
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

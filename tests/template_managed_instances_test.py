@@ -81,7 +81,8 @@ class Function(unittest.TestCase):
 
     def test_is_the_same_binary_build_and_runtime_as_the_on_demand_template(self):
         main = function(MAIN)
-        self.assertEqual(FUNCTION["Metadata"], main["Metadata"])
+        for key in ["BuildMethod", "BuildProperties"]:
+            self.assertEqual(FUNCTION["Metadata"][key], main["Metadata"][key], key)
         for key in ["Runtime", "Handler", "Architectures", "CodeUri"]:
             self.assertEqual(PROPS[key], main["Properties"][key], key)
 
@@ -93,6 +94,21 @@ class Function(unittest.TestCase):
         for statement in statements:
             self.assertIn("table/${TableName}", json.dumps(statement["Resource"]))
             self.assertNotIn("*", json.dumps(statement))
+
+    def test_has_a_concurrency_limit_of_managed_instances(self):
+        # Managed Instances cap a function with FunctionScalingConfig (at most that many
+        # environments, each MaxConcurrency requests at once), which SAM sets on the function and
+        # on each version it publishes.
+        self.assertEqual(PROPS["FunctionScalingConfig"],
+                         {"MaxExecutionEnvironments": {"Ref": "MaxExecutionEnvironments"}})
+        (lambda_function,) = generated("AWS::Lambda::Function")
+        (version,) = generated("AWS::Lambda::Version")
+        for resource in (lambda_function, version):
+            self.assertEqual(resource["Properties"]["FunctionScalingConfig"],
+                             {"MaxExecutionEnvironments": {"Ref": "MaxExecutionEnvironments"}})
+        parameter = PARAMETERS["MaxExecutionEnvironments"]
+        self.assertGreaterEqual(parameter["MinValue"], 3)  # Lambda starts 3 by default, one per AZ
+        self.assertGreaterEqual(parameter["Default"], parameter["MinValue"])
 
     def test_publishes_versions_behind_an_alias(self):
         self.assertEqual(PROPS["AutoPublishAlias"], "live")
@@ -122,12 +138,34 @@ class Permissions(PermissionRules, unittest.TestCase):
         transformed(TableKmsKeyArn=KMS_KEY_ARN)  # SAM accepts it
 
 
+def api():
+    (found,) = [r for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::HttpApi"]
+    return found["Properties"]
+
+
 class Api(unittest.TestCase):
     def test_is_throttled_by_parameters(self):
-        (api,) = [r for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::HttpApi"]
-        settings = api["Properties"]["DefaultRouteSettings"]
+        settings = api()["DefaultRouteSettings"]
         self.assertEqual(settings["ThrottlingRateLimit"], {"Ref": "ThrottlingRateLimit"})
         self.assertEqual(settings["ThrottlingBurstLimit"], {"Ref": "ThrottlingBurstLimit"})
+
+    def test_writes_an_access_log_to_a_log_group_with_retention(self):
+        name, attribute = api()["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"]
+        self.assertEqual(attribute, "Arn")
+        group = RESOURCES[name]
+        self.assertEqual(group["Type"], "AWS::Logs::LogGroup")
+        self.assertEqual(group["Properties"]["RetentionInDays"], {"Ref": "LogRetentionInDays"})
+        self.assertNotEqual({"Ref": name}, PROPS["LoggingConfig"]["LogGroup"])
+
+    def test_access_log_lines_are_those_of_the_main_template(self):
+        # So the runbook's access log queries read both stacks' logs alike.
+        (main_api,) = [r for r in MAIN["Resources"].values() if r["Type"] == "AWS::Serverless::HttpApi"]
+        self.assertEqual(api()["AccessLogSettings"]["Format"],
+                         main_api["Properties"]["AccessLogSettings"]["Format"])
+
+    def test_the_deployed_stage_writes_the_access_log(self):
+        (stage,) = generated("AWS::ApiGatewayV2::Stage")
+        self.assertIn("AccessLogSettings", stage["Properties"])
 
 
 if __name__ == "__main__":

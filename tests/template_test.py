@@ -898,6 +898,49 @@ class Table(unittest.TestCase):
             self.assertFalse(pattern.fullmatch(bad), bad)
 
 
+def checkov_skips(resources):
+    """{(logical id, check id): comment} of the checkov checks skipped in resources' Metadata."""
+    return {
+        (name, skip["id"]): skip.get("comment", "")
+        for name, resource in resources.items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    }
+
+
+class Checkov(unittest.TestCase):
+    """scripts/test runs checkov on both templates with no check skipped on its command line: each
+    exception stands on the resource it applies to, with its reason."""
+
+    TEMPLATES = {
+        "template.yaml": RESOURCES,
+        "template-managed-instances.yaml":
+            cfn_yaml.load(str(ROOT / "template-managed-instances.yaml"))["Resources"],
+    }
+
+    def test_every_skip_names_one_check_and_gives_a_reason(self):
+        for template, resources in self.TEMPLATES.items():
+            skips = checkov_skips(resources)
+            self.assertTrue(skips, template)
+            for (name, check), comment in skips.items():
+                self.assertRegex(check, r"^CKV2?_AWS_\d+$", (template, name))
+                self.assertGreaterEqual(len(comment.split()), 12, (template, name, check))
+
+    def test_no_check_is_skipped_for_the_whole_run(self):
+        script = (ROOT / "scripts" / "test").read_text().replace("\\\n", " ")
+        (command,) = [line for line in script.splitlines() if line.lstrip().startswith('"$CHECKOV"')]
+        self.assertIn("-f template.yaml -f template-managed-instances.yaml", command)
+        for option in ("--skip-check", "--soft-fail", "--config-file", "--baseline", "--check "):
+            self.assertNotIn(option, command)
+        for name in (".checkov.yaml", ".checkov.yml"):
+            self.assertFalse((ROOT / name).exists(), name)
+
+    def test_the_managed_instances_function_has_a_concurrency_limit_in_place_of_reserved_one(self):
+        resources = self.TEMPLATES["template-managed-instances.yaml"]
+        (name,) = [n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
+        self.assertIn((name, "CKV_AWS_115"), checkov_skips(resources))
+        self.assertIn("MaxExecutionEnvironments", resources[name]["Properties"]["FunctionScalingConfig"])
+
+
 class Outputs(unittest.TestCase):
     def test_give_the_endpoint_url_and_the_table_name(self):
         outputs = TEMPLATE["Outputs"]
