@@ -187,6 +187,48 @@ class AccessLogFilters(unittest.TestCase):
         self.assertEqual(matched(pattern, ACCESS_LINES), self.EXPECTED["Gateway5xx"])
 
 
+NAMESPACE = {"Fn::Sub": "Aether/ApiTokens/${AWS::StackName}"}
+
+
+def alarms():
+    return {n: r["Properties"] for n, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def log_metrics_read_by(alarm):
+    """(namespace, metric name) of the stack's own metrics an alarm reads."""
+    if "MetricName" in alarm:
+        read = [(alarm["Namespace"], alarm["MetricName"])]
+    else:
+        read = [(q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"])
+                for q in alarm["Metrics"] if "MetricStat" in q]
+    return [(json.dumps(ns), metric) for ns, metric in read if ns == NAMESPACE]
+
+
+class AlarmsOnLogMetrics(unittest.TestCase):
+    """An alarm on a metric from the logs fires on what its filter counts, so the filter's cases
+    here are the alarm's too."""
+
+    def test_every_one_reads_a_metric_a_filter_publishes(self):
+        published = {
+            (json.dumps(transformation["MetricNamespace"]), metric)
+            for filters in (FUNCTION_FILTERS, ACCESS_FILTERS)
+            for metric, (_, transformation) in filters.items()
+        }
+        read = [pair for alarm in alarms().values() for pair in log_metrics_read_by(alarm)]
+        self.assertTrue(read)
+        for pair in read:
+            self.assertIn(pair, published)
+
+    def test_the_gateway_throttle_alarm_counts_exactly_the_gateways_429s(self):
+        # The function never answers 429 (openapi.yaml: the 429 is the gateway's own body), so
+        # an access log line with status 429 is the gateway turning a caller away.
+        throttled = (json.dumps(NAMESPACE), "GatewayThrottled")
+        (alarm,) = [a for a in alarms().values() if log_metrics_read_by(a) == [throttled]]
+        self.assertEqual(alarm["Statistic"], "Sum")
+        pattern, _ = ACCESS_FILTERS["GatewayThrottled"]
+        self.assertEqual(matched(pattern, ACCESS_LINES), {"429-throttled-by-the-gateway"})
+
+
 class EveryFilter(NeedsCapturedLines):
     ALL = [
         (metric, pattern, transformation, lines)

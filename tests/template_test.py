@@ -504,6 +504,24 @@ class Alarms(AlarmTestCase):
         self.assertEqual(alarm["Threshold"], {"Ref": "CredentialStuffingThreshold"})
         self.assertEqual(alarm["Period"], 60)
 
+    def test_fire_on_the_gateways_own_429s(self):
+        # GatewayThrottled counts access log lines with status 429: the gateway's own answer,
+        # since the function never answers 429 (metric_filters_test.py checks the filter).
+        alarm = alarm_on(NAMESPACE, "GatewayThrottled")
+        self.assertEqual(metrics_of(alarm), [(NAMESPACE, "GatewayThrottled", {}, "Sum")])
+        self.assertEqual(alarm["Period"], 60)
+        self.assertEqual(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold")
+        # Sustained turning away, not the odd request of a burst: more than one a minute, in
+        # most minutes of a few.
+        self.assertGreater(alarm["Threshold"], 1)
+        self.assertGreater(alarm["EvaluationPeriods"], 1)
+        self.assertGreater(alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"] / 2)
+
+    def test_the_429_alarm_says_the_limit_is_shared_and_waf_is_not_there(self):
+        description = alarm_on(NAMESPACE, "GatewayThrottled")["AlarmDescription"]
+        for words in ("ThrottlingRateLimit", "shared", "one client flooding", "cannot take AWS WAF"):
+            self.assertIn(words, description)
+
     def test_never_fire_for_lack_of_data(self):
         self.assertTrue(alarms())
         for name, alarm in alarms().items():
