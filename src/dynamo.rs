@@ -18,10 +18,9 @@ use aws_smithy_types::retry::ProvideErrorKind;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::store::{Credential, StoreError, Timestamp, TokenRecord, TokenStore, TokenSummary};
-
-/// The longest a `last_used_at` write may take.
-const TOUCH_TIMEOUT: Duration = Duration::from_millis(300);
+use crate::store::{
+    Credential, RECORD_USE_TIMEOUT, StoreError, Timestamp, TokenRecord, TokenStore, TokenSummary,
+};
 
 /// The table name when `TABLE_NAME` is not set.
 pub const DEFAULT_TABLE: &str = "api_tokens";
@@ -231,7 +230,7 @@ impl TokenStore for DynamoStore {
         }
     }
 
-    async fn touch(
+    async fn record_use(
         &self,
         org: Uuid,
         id: Uuid,
@@ -255,7 +254,7 @@ impl TokenStore for DynamoStore {
             .expression_attribute_values(":now", timestamp(now))
             .expression_attribute_values(":stale", timestamp(stale_before))
             .customize()
-            .config_override(touch_settings())
+            .config_override(record_use_settings())
             .send()
             .await;
         match result {
@@ -266,15 +265,14 @@ impl TokenStore for DynamoStore {
     }
 }
 
-/// The `last_used_at` write's own settings: one attempt and a short timeout. It is a record,
-/// not the answer; a retry would add load to a partition that is already throttled.
-fn touch_settings() -> aws_sdk_dynamodb::config::Builder {
+/// The `last_used_at` write's own settings: one attempt within `RECORD_USE_TIMEOUT`.
+fn record_use_settings() -> aws_sdk_dynamodb::config::Builder {
     aws_sdk_dynamodb::config::Builder::new()
         .retry_config(RetryConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
-                .operation_attempt_timeout(TOUCH_TIMEOUT)
-                .operation_timeout(TOUCH_TIMEOUT)
+                .operation_attempt_timeout(RECORD_USE_TIMEOUT)
+                .operation_timeout(RECORD_USE_TIMEOUT)
                 .build(),
         )
 }
@@ -358,6 +356,8 @@ mod tests {
     use aws_config::BehaviorVersion;
     use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
     use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+    use serde_json::Value;
+    use std::collections::BTreeSet;
     use std::sync::{Arc, Mutex};
 
     /// Keeps the operation and body of each request, and stops it before it is sent.
@@ -383,9 +383,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn warm_up_is_one_eventually_consistent_get_of_a_key_no_item_has_and_never_fails() {
-        let capture = Capture::default();
+    /// A store whose requests stop before they leave the process, each kept in `capture`.
+    fn capturing_store(capture: &Capture) -> DynamoStore {
         let config = aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
@@ -393,7 +392,112 @@ mod tests {
             .endpoint_url("http://127.0.0.1:9")
             .interceptor(capture.clone())
             .build();
-        let store = DynamoStore::new(Client::from_conf(config), "tokens");
+        DynamoStore::new(Client::from_conf(config), "tokens")
+    }
+
+    /// Every attribute name an UpdateItem request names: its key's, and each name in its update
+    /// and condition expressions, `#placeholders` resolved; functions, keywords and `:values`
+    /// left out.
+    fn attributes_named(body: &Value) -> BTreeSet<String> {
+        const KEYWORDS: [&str; 9] = [
+            "SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "BETWEEN", "IN",
+        ];
+        let mut names: BTreeSet<String> =
+            body["Key"].as_object().unwrap().keys().cloned().collect();
+        for field in ["UpdateExpression", "ConditionExpression"] {
+            let expression = body[field].as_str().unwrap_or_default();
+            let is_name_char = |c: char| c.is_ascii_alphanumeric() || "_#:".contains(c);
+            let mut rest = expression;
+            while let Some(start) = rest.find(is_name_char) {
+                let after = &rest[start..];
+                let end = after.find(|c| !is_name_char(c)).unwrap_or(after.len());
+                let (word, tail) = after.split_at(end);
+                rest = tail;
+                let is_function = tail.trim_start().starts_with('(');
+                if word.starts_with(':') || is_function || KEYWORDS.contains(&word) {
+                    continue;
+                }
+                let name = match word.strip_prefix('#') {
+                    Some(_) => body["ExpressionAttributeNames"][word].as_str().unwrap(),
+                    None => word,
+                };
+                names.insert(name.to_owned());
+            }
+        }
+        names
+    }
+
+    /// The attributes a template lets the function's role name in an UpdateItem: the
+    /// `dynamodb:Attributes` condition of the one statement that allows it.
+    fn allowed_by(template: &str) -> BTreeSet<String> {
+        let path = format!("{}/{template}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path).unwrap();
+        // Tags such as !GetAtt are dropped, which leaves the policy's shape as it is.
+        let template: Value = serde_saphyr::from_str(&text).unwrap();
+        let policies = &template["Resources"]["ListApiTokensFunction"]["Properties"]["Policies"];
+        let statements: Vec<&Value> = policies
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|policy| policy["Statement"].as_array().unwrap())
+            .filter(|s| s["Action"].to_string().contains("dynamodb:UpdateItem"))
+            .collect();
+        assert_eq!(
+            statements.len(),
+            1,
+            "{template}: one statement allows UpdateItem"
+        );
+        let condition = &statements[0]["Condition"]["ForAllValues:StringEquals"];
+        let allowed = condition["dynamodb:Attributes"].as_array().unwrap();
+        allowed
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_last_used_at_write_names_only_attributes_the_templates_let_the_role_update() {
+        let capture = Capture::default();
+        let now = Utc::now();
+        let org = Uuid::from_u128(1);
+        let id = Uuid::from_u128(2);
+        let result = capturing_store(&capture)
+            .record_use(org, id, now, now - chrono::TimeDelta::seconds(60))
+            .await;
+        assert!(result.is_err(), "stopped before transmit");
+
+        let requests = capture.0.lock().unwrap();
+        let (operation, body) = requests.first().expect("one request");
+        assert_eq!(operation, "DynamoDB_20120810.UpdateItem");
+        let named = attributes_named(body);
+        assert!(named.contains("last_used_at"), "{named:?}");
+        for template in ["template.yaml", "template-managed-instances.yaml"] {
+            let allowed = allowed_by(template);
+            assert!(
+                named.is_subset(&allowed),
+                "{template} allows {allowed:?}; the write names {named:?}"
+            );
+        }
+        // The templates allow ReturnValues NONE only, which is also what an absent one means.
+        assert!(body.get("ReturnValues").is_none_or(|v| v == "NONE"));
+    }
+
+    #[test]
+    fn attribute_names_are_read_from_the_key_and_both_expressions() {
+        let body = serde_json::json!({
+            "Key": {"org_id": {"S": "o"}, "id": {"S": "i"}},
+            "UpdateExpression": "SET #n = :now, scopes = list_append(scopes, :s)",
+            "ConditionExpression": "attribute_exists(id) AND (secret_hash < :x OR NOT size(#n) IN (:a))",
+            "ExpressionAttributeNames": {"#n": "name"},
+        });
+        let expected = ["id", "name", "org_id", "scopes", "secret_hash"];
+        assert_eq!(attributes_named(&body), expected.map(String::from).into());
+    }
+
+    #[tokio::test]
+    async fn warm_up_is_one_eventually_consistent_get_of_a_key_no_item_has_and_never_fails() {
+        let capture = Capture::default();
+        let store = capturing_store(&capture);
 
         // The request fails before it leaves the process: warm_up logs it and returns.
         store.warm_up().await;

@@ -15,6 +15,7 @@ use lambda_http::{Body, LambdaEvent, RequestExt, Response};
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::handler::TokenUse;
 use crate::store::TokenStore;
 
 /// The response shape of the event's API Gateway version.
@@ -25,11 +26,24 @@ pub enum GatewayResponse {
     HttpApi(ApiGatewayV2httpResponse),
 }
 
-/// The Lambda function: one event, one response, never an error.
+/// The Lambda function: one event, one response, never an error. The token's use, when one is
+/// due, is recorded before the answer; `respond` leaves it to the caller.
 pub async fn function<S: TokenStore>(
     store: &S,
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<GatewayResponse, Infallible> {
+    let (response, token_use) = respond(store, event).await;
+    if let Some(token_use) = token_use {
+        token_use.record(store).await;
+    }
+    Ok(response)
+}
+
+/// One event, one response, and the token use to record once the response has gone.
+pub async fn respond<S: TokenStore>(
+    store: &S,
+    event: LambdaEvent<serde_json::Value>,
+) -> (GatewayResponse, Option<TokenUse>) {
     let LambdaEvent {
         mut payload,
         context,
@@ -37,23 +51,21 @@ pub async fn function<S: TokenStore>(
     keep_repeated_headers(&mut payload);
     let Ok(lambda_request) = serde_json::from_value::<LambdaRequest>(payload) else {
         tracing::warn!("not an API Gateway event");
-        return Ok(encode(
-            true,
-            ApiError::InvalidRequest(Vec::new()).into_response(),
-        ));
+        let response = ApiError::InvalidRequest(Vec::new()).into_response();
+        return (encode(true, response), None);
     };
     let rest_api = matches!(lambda_request.request_origin(), RequestOrigin::ApiGatewayV1);
     let request = catch_unwind(AssertUnwindSafe(|| {
         lambda_http::Request::from(lambda_request)
     }));
-    let response = match request {
-        Ok(request) => crate::handler::handle(store, request.with_lambda_context(context)).await,
+    let (response, token_use) = match request {
+        Ok(request) => crate::handler::respond(store, request.with_lambda_context(context)).await,
         Err(_) => {
             tracing::warn!("event with an unusable path, query or Host header");
-            ApiError::InvalidRequest(Vec::new()).into_response()
+            (ApiError::InvalidRequest(Vec::new()).into_response(), None)
         }
     };
-    Ok(encode(!rest_api, response))
+    (encode(!rest_api, response), token_use)
 }
 
 /// REST API events carry each header twice: in `headers` (the last value only) and in

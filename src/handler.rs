@@ -1,9 +1,9 @@
 //! The handler: one API Gateway request in, one answer out, with the checks in the order of the
-//! contract and one log line.
+//! contract and one log line; and the token use to record once the answer has gone.
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -11,26 +11,54 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::page::Page;
-use crate::store::{Credential, StoreError, TokenStore};
-use crate::token::Token;
+use crate::store::{Credential, RECORD_USE_INTERVAL, RECORD_USE_TIMEOUT, StoreError, TokenStore};
 use crate::{auth, error, request, store};
 
 /// The storage reads of one request end within this, so the caller has an answer within 3 s.
 pub const STORE_DEADLINE: Duration = Duration::from_millis(2500);
-/// How long an answer waits for a `last_used_at` write that is still running; then the write is
-/// dropped. The write starts beside the page read, and a DynamoDB write takes a few ms (p99
-/// ~10 ms in-region), so it is almost always done first. 100 ms is several times that, small
-/// next to the 3 s answer budget (2.5 s + 0.1 s), and spent only when DynamoDB is already slow:
-/// a shorter grace would drop audit records at the first hiccup.
-pub const TOUCH_GRACE: Duration = Duration::from_millis(100);
-/// `last_used_at` is written at most this often per token.
-pub const TOUCH_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 
-/// Answers one HTTP request. Every failure becomes an error response; nothing panics.
+/// A use of a token to record as its `last_used_at`: due once authentication has passed, a
+/// refused scope included (audits want exactly those). The answer never depends on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenUse {
+    pub org: Uuid,
+    pub id: Uuid,
+    /// In whole seconds, the one form every timestamp this function writes has.
+    pub at: DateTime<Utc>,
+}
+
+impl TokenUse {
+    /// Writes it, within `RECORD_USE_TIMEOUT`. A failure is logged and changes nothing else.
+    pub async fn record<S: TokenStore>(&self, store: &S) {
+        let write = store.record_use(self.org, self.id, self.at, self.at - RECORD_USE_INTERVAL);
+        let error = match tokio::time::timeout(RECORD_USE_TIMEOUT, write).await {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => error,
+            Err(_) => StoreError::Unavailable(format!("no answer within {RECORD_USE_TIMEOUT:?}")),
+        };
+        tracing::warn!(org = %self.org, %error, "could not record last_used_at");
+    }
+}
+
+/// Answers one HTTP request, having recorded the token's use first when one is due: for callers
+/// that cannot run anything after the answer. Every failure becomes an error response.
 pub async fn handle<S: TokenStore>(store: &S, request: Request) -> Response<Body> {
+    let (response, token_use) = respond(store, request).await;
+    if let Some(token_use) = token_use {
+        token_use.record(store).await;
+    }
+    response
+}
+
+/// Answers one HTTP request, and returns the token use to record, if one is due, for the caller
+/// to record after the answer has gone. Every failure becomes an error response; nothing panics.
+pub async fn respond<S: TokenStore>(
+    store: &S,
+    request: Request,
+) -> (Response<Body>, Option<TokenUse>) {
     let started = Instant::now();
-    let mut seen = Seen::default();
-    let result = answer(store, &request, &mut seen).await;
+    let mut line = RequestLine::default();
+    let result = answer(store, &request, &mut line).await;
     let auth = result.as_ref().err().and_then(ApiError::auth_cause);
     let store_error = result
         .as_ref()
@@ -47,8 +75,8 @@ pub async fn handle<S: TokenStore>(store: &S, request: Request) -> Response<Body
             tracing::event!(
                 $level,
                 request_id = request.lambda_context_ref().map(|c| c.request_id.as_str()),
-                route = if seen.route { request::ROUTE } else { "-" },
-                org = seen.org.as_ref().map(tracing::field::display),
+                route = if line.route { request::ROUTE } else { "-" },
+                org = line.org.as_ref().map(tracing::field::display),
                 status = response.status().as_u16(),
                 duration_ms = started.elapsed().as_secs_f64() * 1000.0,
                 auth,
@@ -62,28 +90,29 @@ pub async fn handle<S: TokenStore>(store: &S, request: Request) -> Response<Body
     } else {
         request_line!(tracing::Level::INFO);
     }
-    response
+    (response, line.token_use)
 }
 
-/// What the request log line tells of a request, as far as it got.
+/// What the request log line tells of a request as far as it got, and the use it made.
 #[derive(Default)]
-struct Seen {
+struct RequestLine {
     route: bool,
     org: Option<Uuid>,
+    token_use: Option<TokenUse>,
 }
 
 /// Routes the request and runs the checks in order; the page, or why not.
 async fn answer<S: TokenStore>(
     store: &S,
     request: &Request,
-    seen: &mut Seen,
+    line: &mut RequestLine,
 ) -> Result<Page, ApiError> {
     let path = match request.raw_http_path() {
         "" => request.uri().path(),
         raw => raw,
     };
     let segment = request::match_route(path, stage(request)).ok_or(ApiError::NotFound)?;
-    seen.route = true;
+    line.route = true;
     if request.method() != Method::GET {
         return Err(ApiError::MethodNotAllowed);
     }
@@ -93,33 +122,22 @@ async fn answer<S: TokenStore>(
         let query_errors = request::parse_query(query).err().unwrap_or_default();
         ApiError::InvalidRequest(std::iter::once(org_error).chain(query_errors).collect())
     })?;
-    seen.org = Some(org);
-    list(store, org, &token, query).await
-}
-
-/// Authenticates, then reads the page while the use of the token is recorded beside it. A
-/// refused scope is a use too: audits want exactly those.
-async fn list<S: TokenStore>(
-    store: &S,
-    org: Uuid,
-    token: &Token,
-    query: Option<&str>,
-) -> Result<Page, ApiError> {
+    line.org = Some(org);
     let now = Utc::now();
     let deadline = tokio::time::Instant::now() + STORE_DEADLINE;
-    let credential = within(deadline, auth::authenticate(store, org, token, now)).await?;
-    let touch = record_use(store, org, token.id(), &credential, now);
-    let read = within(deadline, async {
+    let credential = by_deadline(deadline, auth::authenticate(store, org, &token, now)).await?;
+    line.token_use = due_use(org, token.id(), &credential, now);
+    by_deadline(deadline, async {
         auth::authorize(&credential)?;
         let query = request::parse_query(query).map_err(ApiError::InvalidRequest)?;
         let items = store.page(org, query.cursor, query.limit + 1).await?;
         Ok(Page::from_lookahead(items, query.limit))
-    });
-    beside(read, touch, TOUCH_GRACE).await
+    })
+    .await
 }
 
 /// `work`, or a 503 once `deadline` has passed.
-async fn within<T>(
+async fn by_deadline<T>(
     deadline: tokio::time::Instant,
     work: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
@@ -130,42 +148,11 @@ async fn within<T>(
         })
 }
 
-/// Sets `last_used_at` when it is due; a failure is logged and changes nothing else.
-async fn record_use<S: TokenStore>(
-    store: &S,
-    org: Uuid,
-    id: Uuid,
-    credential: &Credential,
-    now: DateTime<Utc>,
-) {
-    // Stored in whole seconds, the one form every timestamp this function writes has.
-    let now = now.trunc_subsecs(0);
-    let stale_before = now - TOUCH_INTERVAL;
-    if store::due_for_touch(credential.last_used_at.as_ref(), stale_before)
-        && let Err(error) = store.touch(org, id, now, stale_before).await
-    {
-        tracing::warn!(%error, "could not record last_used_at");
-    }
-}
-
-/// Runs `side` beside `main`. Once `main` is done, `side` gets at most `grace` more and is then
-/// dropped: nothing may run after the answer is returned, since Lambda freezes the environment
-/// there (a spawned task would resume, if ever, inside a later invocation).
-async fn beside<T>(
-    main: impl Future<Output = T>,
-    side: impl Future<Output = ()>,
-    grace: Duration,
-) -> T {
-    tokio::pin!(main, side);
-    tokio::select! {
-        out = &mut main => {
-            if tokio::time::timeout(grace, side).await.is_err() {
-                tracing::warn!("last_used_at write dropped: still running after the grace");
-            }
-            out
-        }
-        () = &mut side => main.await,
-    }
+/// The use of an authenticated token, when its `last_used_at` is older than the interval.
+fn due_use(org: Uuid, id: Uuid, credential: &Credential, now: DateTime<Utc>) -> Option<TokenUse> {
+    let at = now.trunc_subsecs(0);
+    store::use_is_due(credential.last_used_at.as_ref(), at - RECORD_USE_INTERVAL)
+        .then_some(TokenUse { org, id, at })
 }
 
 /// The API Gateway stage, which REST API paths may carry as their first segment.

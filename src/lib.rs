@@ -15,5 +15,6 @@ pub mod store;
 pub mod telemetry;
 pub mod timestamp;
 pub mod token;
+pub mod use_recorder;
 
 pub use handler::handle;

@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 use api_tokens::startup;
+use api_tokens::use_recorder::UseRecorder;
 use lambda_http::{Error, service_fn};
 
 fn main() -> Result<(), Error> {
@@ -19,13 +20,21 @@ fn main() -> Result<(), Error> {
     runtime.enable_all().build()?.block_on(run_function())
 }
 
-/// Logging, the store, then the Lambda event loop until the environment ends.
+/// Logging, the store, how token uses get recorded, then the Lambda event loop until the
+/// environment ends.
 async fn run_function() -> Result<(), Error> {
     api_tokens::telemetry::init();
     let store = startup::store().await;
+    // Before the runtime's first `next`: an extension must register during init.
+    let (recorder, background) = UseRecorder::start(store, startup::max_concurrency()).await;
+    let recorder: &'static UseRecorder<_> = Box::leak(Box::new(recorder));
     // One invocation at a time, or AWS_LAMBDA_MAX_CONCURRENCY of them at once.
-    lambda_http::lambda_runtime::run_concurrent(service_fn(move |event| {
-        api_tokens::gateway::function(store, event)
-    }))
-    .await
+    let runtime = lambda_http::lambda_runtime::run_concurrent(service_fn(move |event| {
+        recorder.function(event)
+    }));
+    tokio::select! {
+        biased;
+        result = runtime => result,
+        result = background => result,
+    }
 }

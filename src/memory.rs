@@ -7,14 +7,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::store::{Credential, StoreError, TokenRecord, TokenStore, TokenSummary, due_for_touch};
+use crate::store::{Credential, StoreError, TokenRecord, TokenStore, TokenSummary, use_is_due};
 
 /// The store operations, to make one of them fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operation {
     Credential = 0,
     Page = 1,
-    Touch = 2,
+    RecordUse = 2,
 }
 
 #[derive(Default)]
@@ -44,7 +44,7 @@ impl MemoryStore {
 
     /// Makes every later call fail with `error`.
     pub fn fail_all(&self, error: StoreError) {
-        for operation in [Operation::Credential, Operation::Page, Operation::Touch] {
+        for operation in [Operation::Credential, Operation::Page, Operation::RecordUse] {
             self.fail(operation, error.clone());
         }
     }
@@ -54,12 +54,12 @@ impl MemoryStore {
         self.calls[operation as usize].load(Ordering::SeqCst)
     }
 
-    /// How often each operation was called: credential, page, touch.
+    /// How often each operation was called: credential, page, record_use.
     pub fn calls(&self) -> (usize, usize, usize) {
         (
             self.calls_of(Operation::Credential),
             self.calls_of(Operation::Page),
-            self.calls_of(Operation::Touch),
+            self.calls_of(Operation::RecordUse),
         )
     }
 
@@ -100,16 +100,16 @@ impl TokenStore for MemoryStore {
             .collect())
     }
 
-    async fn touch(
+    async fn record_use(
         &self,
         org: Uuid,
         id: Uuid,
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.check(Operation::Touch)?;
+        self.check(Operation::RecordUse)?;
         if let Some(record) = self.items().get_mut(&(org, id))
-            && due_for_touch(record.last_used_at.as_ref(), stale_before)
+            && use_is_due(record.last_used_at.as_ref(), stale_before)
         {
             record.last_used_at = Some(now.into());
         }

@@ -2,7 +2,9 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
 
 pub use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -74,9 +76,15 @@ impl std::fmt::Debug for TokenRecord {
     }
 }
 
+/// `last_used_at` is written at most this often per token.
+pub const RECORD_USE_INTERVAL: TimeDelta = TimeDelta::seconds(60);
+/// The longest a `last_used_at` write may take: one attempt, never retried. It is a record, not
+/// the answer, and a retry would add load to a partition that is already throttled.
+pub const RECORD_USE_TIMEOUT: Duration = Duration::from_millis(300);
+
 /// Whether a token last used at `last_used_at` is due a new `last_used_at`: the rule that the
 /// handler reads by and that every store's conditional write enforces.
-pub fn due_for_touch(last_used_at: Option<&Timestamp>, stale_before: DateTime<Utc>) -> bool {
+pub fn use_is_due(last_used_at: Option<&Timestamp>, stale_before: DateTime<Utc>) -> bool {
     last_used_at.is_none_or(|at| at.at() < stale_before)
 }
 
@@ -136,7 +144,7 @@ pub trait TokenStore: Send + Sync {
 
     /// Sets `last_used_at = now` unless it is already later than `stale_before`,
     /// and never on an item that no longer exists.
-    fn touch(
+    fn record_use(
         &self,
         org: Uuid,
         id: Uuid,

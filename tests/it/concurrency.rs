@@ -2,7 +2,6 @@
 //! at a time on classic Lambda, several at once under Lambda Managed Instances
 //! (`AWS_LAMBDA_MAX_CONCURRENCY`), every answer to its own invocation.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use api_tokens::dynamo::DynamoStore;
@@ -47,17 +46,7 @@ async fn run(
         .map(|(id, event, _)| (id.clone(), event.clone()))
         .collect();
     let mut api = RuntimeApi::start(events, together).await;
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_api-tokens"));
-    command
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "api-tokens")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("TABLE_NAME", store.table())
-        .env_remove("AWS_LAMBDA_MAX_CONCURRENCY")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
+    let mut command = api.function(store.table());
     if let Some(value) = concurrency {
         command.env("AWS_LAMBDA_MAX_CONCURRENCY", value);
     }

@@ -305,7 +305,7 @@ async fn a_failing_last_used_at_write_still_serves_the_page() {
 }
 
 #[tokio::test]
-async fn a_silent_last_used_at_write_delays_the_page_by_at_most_the_grace() {
+async fn a_silent_last_used_at_write_recorded_before_the_answer_delays_it_by_its_timeout_at_most() {
     let fake = FakeDynamo::start(|_, operation| match operation {
         "UpdateItem" => Reply::Silent,
         _ => Reply::Healthy,
@@ -317,7 +317,7 @@ async fn a_silent_last_used_at_write_delays_the_page_by_at_most_the_grace() {
     let took = started.elapsed();
     assert_eq!(answer.status, 200);
     // The fake answers reads at once; the rest is slack for a loaded machine.
-    let bound = api_tokens::handler::TOUCH_GRACE + Duration::from_millis(400);
+    let bound = api_tokens::store::RECORD_USE_TIMEOUT + Duration::from_millis(400);
     assert!(took < bound, "answered after {took:?}");
 }
 

@@ -1,4 +1,4 @@
-//! The handler around the reads: `last_used_at` beside the page, deadlines, failures and the
+//! The handler around the reads: the token use it hands over, deadlines, failures and the
 //! headers of every answer.
 
 use std::time::Duration;
@@ -13,7 +13,7 @@ use crate::support::*;
 #[tokio::test]
 async fn a_failed_last_used_at_write_does_not_fail_the_request() {
     let (store, admin, _) = store_with(1);
-    store.fail(Operation::Touch, StoreError::Unavailable("down".into()));
+    store.fail(Operation::RecordUse, StoreError::Unavailable("down".into()));
     let answer = Call::list(ORG_A, &admin).send(&store).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.ids().len(), 2);
@@ -24,7 +24,7 @@ struct Delayed {
     inner: MemoryStore,
     credential: Duration,
     page: Duration,
-    touch: Duration,
+    record_use: Duration,
 }
 
 const HANG: Duration = Duration::from_secs(365 * 86_400);
@@ -35,7 +35,7 @@ impl Delayed {
             inner,
             credential: Duration::ZERO,
             page: Duration::ZERO,
-            touch: Duration::ZERO,
+            record_use: Duration::ZERO,
         }
     }
 }
@@ -54,24 +54,84 @@ impl TokenStore for Delayed {
         tokio::time::sleep(self.page).await;
         self.inner.page(org, after, count).await
     }
-    async fn touch(
+    async fn record_use(
         &self,
         org: Uuid,
         id: Uuid,
         now: DateTime<Utc>,
         stale: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        tokio::time::sleep(self.touch).await;
-        self.inner.touch(org, id, now, stale).await
+        tokio::time::sleep(self.record_use).await;
+        self.inner.record_use(org, id, now, stale).await
     }
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_hanging_last_used_at_write_delays_the_page_by_at_most_the_grace() {
+async fn the_answer_is_ready_before_the_use_is_recorded() {
     let (inner, admin, _) = store_with(1);
     let store = Delayed {
         page: Duration::from_millis(30),
-        touch: HANG,
+        record_use: HANG,
+        ..Delayed::new(inner)
+    };
+    let started = tokio::time::Instant::now();
+    let (answer, token_use) = Call::list(ORG_A, &admin).respond(&store).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(30),
+        "the page alone"
+    );
+    let token_use = token_use.expect("a use due");
+    assert_eq!((token_use.org, token_use.id), (ORG_A, admin.id()));
+    assert_eq!(
+        store.inner.calls_of(Operation::RecordUse),
+        0,
+        "not written yet"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_scope_answers_at_once_and_hands_over_its_use() {
+    let (inner, _, _) = store_with(0);
+    let (reader, record) = minted(ORG_A, 7, &["other:read"]);
+    inner.insert(record);
+    let store = Delayed {
+        record_use: HANG,
+        ..Delayed::new(inner)
+    };
+    let started = tokio::time::Instant::now();
+    let (answer, token_use) = Call::list(ORG_A, &reader).respond(&store).await;
+    assert_eq!(answer.status, 403);
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(token_use.map(|u| u.id), Some(reader.id()));
+}
+
+#[tokio::test]
+async fn a_refused_token_hands_over_no_use() {
+    let (store, _, _) = store_with(0);
+    let (stranger, _) = minted(ORG_A, 50, &["admin"]);
+    let (answer, token_use) = Call::list(ORG_A, &stranger).respond(&store).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(token_use, None);
+}
+
+#[tokio::test]
+async fn a_token_used_within_the_minute_hands_over_no_use() {
+    let (store, admin, _) = store_with(0);
+    let (_, first) = Call::list(ORG_A, &admin).respond(&store).await;
+    first.expect("the first use is due").record(&store).await;
+    let (answer, second) = Call::list(ORG_A, &admin).respond(&store).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(second, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn recorded_before_the_answer_a_hanging_write_holds_it_for_the_write_timeout_at_most() {
+    let (inner, admin, _) = store_with(1);
+    let store = Delayed {
+        page: Duration::from_millis(30),
+        record_use: HANG,
         ..Delayed::new(inner)
     };
     let started = tokio::time::Instant::now();
@@ -79,40 +139,15 @@ async fn a_hanging_last_used_at_write_delays_the_page_by_at_most_the_grace() {
     assert_eq!(answer.status, 200);
     assert_eq!(
         started.elapsed(),
-        Duration::from_millis(30) + api_tokens::handler::TOUCH_GRACE
+        Duration::from_millis(30) + api_tokens::store::RECORD_USE_TIMEOUT
     );
 }
 
 #[tokio::test(start_paused = true)]
-async fn last_used_at_is_written_while_the_page_is_read() {
+async fn recorded_before_the_answer_a_use_is_stored_by_the_time_it_answers() {
     let (inner, admin, _) = store_with(1);
     let store = Delayed {
-        page: Duration::from_millis(50),
-        touch: Duration::from_millis(50),
-        ..Delayed::new(inner)
-    };
-    let started = tokio::time::Instant::now();
-    assert_eq!(Call::list(ORG_A, &admin).send(&store).await.status, 200);
-    assert_eq!(
-        started.elapsed(),
-        Duration::from_millis(50),
-        "one after the other"
-    );
-    assert!(
-        store
-            .inner
-            .get(ORG_A, admin.id())
-            .unwrap()
-            .last_used_at
-            .is_some()
-    );
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_write_that_finishes_within_the_grace_is_awaited_and_recorded() {
-    let (inner, admin, _) = store_with(1);
-    let store = Delayed {
-        touch: api_tokens::handler::TOUCH_GRACE / 2,
+        record_use: api_tokens::store::RECORD_USE_TIMEOUT / 2,
         ..Delayed::new(inner)
     };
     assert_eq!(Call::list(ORG_A, &admin).send(&store).await.status, 200);
@@ -126,7 +161,7 @@ async fn a_page_read_near_the_deadline_is_not_lost_to_a_hanging_write() {
     let store = Delayed {
         credential: Duration::from_millis(2000),
         page: Duration::from_millis(400),
-        touch: HANG,
+        record_use: HANG,
         ..Delayed::new(inner)
     };
     let started = tokio::time::Instant::now();
@@ -140,7 +175,7 @@ async fn a_page_read_that_hangs_is_503_within_three_seconds_even_with_a_hanging_
     let (inner, admin, _) = store_with(1);
     let store = Delayed {
         page: HANG,
-        touch: HANG,
+        record_use: HANG,
         ..Delayed::new(inner)
     };
     let started = tokio::time::Instant::now();
@@ -241,7 +276,7 @@ impl TokenStore for Hanging {
     ) -> Result<Vec<TokenSummary>, StoreError> {
         std::future::pending().await
     }
-    async fn touch(
+    async fn record_use(
         &self,
         _: Uuid,
         _: Uuid,

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod after_answer;
 mod auth;
 mod calls;
 mod concurrency;

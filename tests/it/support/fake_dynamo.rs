@@ -37,6 +37,8 @@ pub enum Reply {
     Reset,
     /// Passed on to a real DynamoDB-API server at this address, and its answer passed back.
     Forward(String),
+    /// Passed on as `Forward` does, after this delay.
+    LateForward(Duration, String),
 }
 
 /// The content type header of DynamoDB's answers.
@@ -156,10 +158,13 @@ async fn connection(mut socket: TcpStream, script: Script, operations: Arc<Mutex
                 ),
             ),
             Reply::Forward(upstream) => {
-                let Some(response) = forward(&upstream, &request.raw).await else {
+                if !relay(&mut socket, Duration::ZERO, &upstream, &request.raw).await {
                     return;
-                };
-                if socket.write_all(&response).await.is_err() {
+                }
+                continue;
+            }
+            Reply::LateForward(delay, upstream) => {
+                if !relay(&mut socket, delay, &upstream, &request.raw).await {
                     return;
                 }
                 continue;
@@ -172,6 +177,16 @@ async fn connection(mut socket: TcpStream, script: Script, operations: Arc<Mutex
         if socket.write_all(response.as_bytes()).await.is_err() {
             return;
         }
+    }
+}
+
+/// After `delay`, passes `request` on to `upstream` and its answer back; `false` once either
+/// connection fails.
+async fn relay(socket: &mut TcpStream, delay: Duration, upstream: &str, request: &[u8]) -> bool {
+    tokio::time::sleep(delay).await;
+    match forward(upstream, request).await {
+        Some(response) => socket.write_all(&response).await.is_ok(),
+        None => false,
     }
 }
 

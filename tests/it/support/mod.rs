@@ -177,6 +177,15 @@ impl Call {
     pub async fn send(&self, store: &impl TokenStore) -> Answer {
         Answer::from(api_tokens::handle(store, self.http_api()).await)
     }
+
+    /// The same, with the token use left to record after the answer.
+    pub async fn respond(
+        &self,
+        store: &impl TokenStore,
+    ) -> (Answer, Option<api_tokens::handler::TokenUse>) {
+        let (response, token_use) = api_tokens::handler::respond(store, self.http_api()).await;
+        (Answer::from(response), token_use)
+    }
 }
 
 pub fn to_request(event: &Value) -> Request {

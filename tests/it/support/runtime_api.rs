@@ -1,11 +1,18 @@
-//! A Lambda Runtime API on 127.0.0.1 that hands out a fixed set of events, as Lambda Managed
-//! Instances do: to several pollers at once. It can hold every event back until `together`
-//! polls wait, so a function that polls one at a time never gets any.
+//! A Lambda Runtime API on 127.0.0.1 that hands out a fixed set of events, as Lambda does: to
+//! one poller at a time, or to several at once as Lambda Managed Instances do. It can hold every
+//! event back until `together` polls wait, so a function that polls one at a time never gets any.
+//!
+//! With `Extensions::Served` it also serves the Extensions API (register, `event/next`) and keeps
+//! Lambda's freeze rule: once an extension is registered, no event is handed out until the
+//! runtime and the extension have both called `next` since the last one, and the extension gets
+//! an INVOKE for each event. Otherwise registering answers 404, as a Runtime API without
+//! extensions does.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -20,42 +27,114 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// Whether the emulator serves the Extensions API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extensions {
+    Served,
+    Refused,
+}
+
+/// What happened at the emulator, in order, each with when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Happened {
+    Registered,
+    /// An event handed to the runtime (and, with an extension, to it).
+    Handed(String),
+    /// The runtime posted the answer of this invocation.
+    Answered(String),
+    /// The extension called `next` after this invocation's INVOKE (or, first, after registering).
+    ExtensionNext(Option<String>),
+}
+
 struct State {
     events: VecDeque<(String, Value)>,
     waiting: usize,
+    released: bool,
     answers: HashMap<String, Answer>,
+    /// Registered: whether it has called `next` since the last event, and what it was handed.
+    extension: Option<ExtensionState>,
+    log: Vec<(Instant, Happened)>,
+}
+
+#[derive(Default)]
+struct ExtensionState {
+    ready: bool,
+    last: Option<String>,
+    inbox: VecDeque<String>,
 }
 
 pub struct RuntimeApi {
     pub address: String,
     state: Arc<Mutex<State>>,
-    answered: watch::Receiver<usize>,
+    changed: watch::Receiver<u64>,
     task: tokio::task::JoinHandle<()>,
 }
 
 struct Shared {
     state: Arc<Mutex<State>>,
     together: usize,
-    released: watch::Sender<bool>,
-    answered: watch::Sender<usize>,
+    extensions: Extensions,
+    changed: watch::Sender<u64>,
+}
+
+impl Shared {
+    /// Applies `change` to the state, logs what it says happened, and wakes every waiter.
+    fn update<T>(&self, change: impl FnOnce(&mut State) -> (T, Option<Happened>)) -> T {
+        let out = {
+            let mut state = self.state.lock().unwrap();
+            let (out, happened) = change(&mut state);
+            if let Some(happened) = happened {
+                state.log.push((Instant::now(), happened));
+            }
+            out
+        };
+        self.changed.send_modify(|n| *n += 1);
+        out
+    }
+
+    /// Waits until `ready` finds what it wants in the state (checked at once, then at each
+    /// change); `None` when the emulator stops.
+    async fn until<T>(&self, mut ready: impl FnMut(&mut State) -> Option<T>) -> Option<T> {
+        let mut changed = self.changed.subscribe();
+        loop {
+            let found = ready(&mut self.state.lock().unwrap());
+            if let Some(out) = found {
+                self.changed.send_modify(|n| *n += 1);
+                return Some(out);
+            }
+            changed.changed().await.ok()?;
+        }
+    }
 }
 
 impl RuntimeApi {
     /// Serves `events` (request id, payload), each once; none before `together` polls wait.
     pub async fn start(events: Vec<(String, Value)>, together: usize) -> RuntimeApi {
+        Self::start_with(events, together, Extensions::Refused).await
+    }
+
+    /// The same, serving the Extensions API or not.
+    pub async fn start_with(
+        events: Vec<(String, Value)>,
+        together: usize,
+        extensions: Extensions,
+    ) -> RuntimeApi {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let state = Arc::new(Mutex::new(State {
             events: events.into(),
             waiting: 0,
+            released: false,
             answers: HashMap::new(),
+            extension: None,
+            log: Vec::new(),
         }));
-        let (answered_tx, answered) = watch::channel(0);
+        let (changed_tx, changed) = watch::channel(0);
         let shared = Arc::new(Shared {
             state: state.clone(),
             together,
-            released: watch::channel(false).0,
-            answered: answered_tx,
+            extensions,
+            changed: changed_tx,
         });
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
@@ -65,15 +144,51 @@ impl RuntimeApi {
         RuntimeApi {
             address,
             state,
-            answered,
+            changed,
             task,
         }
     }
 
     /// Waits until `count` invocations are answered; then every answer by request id.
     pub async fn answers(&mut self, count: usize) -> HashMap<String, Answer> {
-        self.answered.wait_for(|n| *n >= count).await.unwrap();
+        let state = self.state.clone();
+        self.changed
+            .wait_for(|_| state.lock().unwrap().answers.len() >= count)
+            .await
+            .unwrap();
         self.state.lock().unwrap().answers.clone()
+    }
+
+    /// Waits until `happened` has happened; then everything so far, in order.
+    pub async fn until(&mut self, happened: &Happened) -> Vec<(Instant, Happened)> {
+        let state = self.state.clone();
+        self.changed
+            .wait_for(|_| state.lock().unwrap().log.iter().any(|(_, h)| h == happened))
+            .await
+            .unwrap();
+        self.log()
+    }
+
+    /// The real `api-tokens` binary, served by this emulator and reading `table`, its standard
+    /// output piped; one invocation at a time unless `AWS_LAMBDA_MAX_CONCURRENCY` is set on it.
+    pub fn function(&self, table: &str) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_api-tokens"));
+        command
+            .env("AWS_LAMBDA_RUNTIME_API", &self.address)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "api-tokens")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("TABLE_NAME", table)
+            .env_remove("AWS_LAMBDA_MAX_CONCURRENCY")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Everything that happened so far, in order.
+    pub fn log(&self) -> Vec<(Instant, Happened)> {
+        self.state.lock().unwrap().log.clone()
     }
 }
 
@@ -96,21 +211,38 @@ async fn connection(mut socket: TcpStream, shared: Arc<Shared>) {
             format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
                  lambda-runtime-aws-request-id: {id}\r\n\
-                 lambda-runtime-deadline-ms: 4102444800000\r\n\
-                 lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:api-tokens\r\n\
+                 lambda-runtime-deadline-ms: {DEADLINE_MS}\r\n\
+                 lambda-runtime-invoked-function-arn: {ARN}\r\n\
                  lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000\r\n\
                  content-length: {}\r\n\r\n{body}",
                 body.len()
             )
         } else if let Some((id, kind)) = invocation_answer(path) {
             let body = serde_json::from_slice(request.body()).unwrap_or(Value::Null);
-            let count = {
-                let mut state = shared.state.lock().unwrap();
-                state.answers.insert(id, Answer { kind, body });
-                state.answers.len()
-            };
-            shared.answered.send_replace(count);
+            shared.update(|state| {
+                state.answers.insert(id.clone(), Answer { kind, body });
+                ((), Some(Happened::Answered(id)))
+            });
             "HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}".to_owned()
+        } else if method == "POST" && path.ends_with("/extension/register") {
+            register(&shared)
+        } else if method == "GET" && path.ends_with("/extension/event/next") {
+            let Some(id) = extension_next(&shared).await else {
+                return std::future::pending().await;
+            };
+            let body = json!({
+                "eventType": "INVOKE",
+                "deadlineMs": DEADLINE_MS,
+                "requestId": id,
+                "invokedFunctionArn": ARN,
+                "tracing": {"type": "X-Amzn-Trace-Id", "value": "Root=1-00000000-000000000000000000000000"},
+            })
+            .to_string();
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                 lambda-extension-event-identifier: {id}\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
         } else {
             "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_owned()
         };
@@ -120,21 +252,74 @@ async fn connection(mut socket: TcpStream, shared: Arc<Shared>) {
     }
 }
 
-/// The next event, once `together` polls have waited at the same time (ever).
-async fn next_event(shared: &Shared) -> Option<(String, Value)> {
-    let mut released = shared.released.subscribe();
-    let waiting = {
-        let mut state = shared.state.lock().unwrap();
-        state.waiting += 1;
-        state.waiting
-    };
-    if waiting >= shared.together {
-        shared.released.send_replace(true);
+/// A deadline far away: the year 2100.
+const DEADLINE_MS: u64 = 4_102_444_800_000;
+const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:api-tokens";
+
+fn register(shared: &Shared) -> String {
+    if shared.extensions == Extensions::Refused {
+        return "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_owned();
     }
-    released.wait_for(|r| *r).await.ok()?;
-    let mut state = shared.state.lock().unwrap();
-    state.waiting -= 1;
-    state.events.pop_front()
+    shared.update(|state| {
+        state.extension = Some(ExtensionState::default());
+        ((), Some(Happened::Registered))
+    });
+    let body =
+        json!({"functionName": "api-tokens", "functionVersion": "1", "handler": "bootstrap"})
+            .to_string();
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+         lambda-extension-identifier: extension-1\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The next event, once `together` polls have waited at the same time (ever), and a registered
+/// extension has called `next` since the last event.
+async fn next_event(shared: &Shared) -> Option<(String, Value)> {
+    shared.update(|state| {
+        state.waiting += 1;
+        if state.waiting >= shared.together {
+            state.released = true;
+        }
+        ((), None)
+    });
+    let event = shared
+        .until(|state| {
+            let extension_ready = state.extension.as_ref().is_none_or(|e| e.ready);
+            (state.released && extension_ready && !state.events.is_empty()).then(|| {
+                let (id, event) = state.events.pop_front().unwrap();
+                state.waiting -= 1;
+                if let Some(extension) = &mut state.extension {
+                    extension.ready = false;
+                    extension.inbox.push_back(id.clone());
+                }
+                state
+                    .log
+                    .push((Instant::now(), Happened::Handed(id.clone())));
+                (id, event)
+            })
+        })
+        .await?;
+    Some(event)
+}
+
+/// The extension is ready for the next event; then the id of the INVOKE it is handed.
+async fn extension_next(shared: &Shared) -> Option<String> {
+    shared.update(|state| {
+        let extension = state.extension.get_or_insert_with(Default::default);
+        extension.ready = true;
+        let last = extension.last.clone();
+        ((), Some(Happened::ExtensionNext(last)))
+    });
+    shared
+        .until(|state| {
+            let extension = state.extension.as_mut()?;
+            let id = extension.inbox.pop_front()?;
+            extension.last = Some(id.clone());
+            Some(id)
+        })
+        .await
 }
 
 /// `/2018-06-01/runtime/invocation/{id}/response` or `/error`: the id and which.
