@@ -134,7 +134,9 @@ class Function(unittest.TestCase):
         self.assertTrue(all(e["Type"] == "HttpApi" for e in events.values()))
 
 
-# What the function's one UpdateItem names (src/dynamo.rs, `touch`): the key and last_used_at.
+# What the function's one UpdateItem names (src/dynamo.rs, `record_use`): the key and last_used_at. The
+# Rust test dynamo::tests::the_last_used_at_write_names_only_attributes_the_templates_let_the_role_update
+# reads them from the request the code builds and checks them against both templates.
 UPDATE_ITEM_ATTRIBUTES = {"org_id", "id", "last_used_at"}
 KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
