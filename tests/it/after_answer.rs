@@ -27,10 +27,20 @@ async fn token(store: &DynamoStore, n: u32, scopes: &[&str], due: bool) -> Token
     token
 }
 
+/// The test's DynamoDB-API server, host and port.
+fn upstream() -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap();
+    endpoint.trim_start_matches("http://").to_owned()
+}
+
+/// An UpdateItem passed on to the test's DynamoDB after `delay`.
+fn late_write(delay: Duration) -> Reply {
+    Reply::LateForward(delay, upstream())
+}
+
 /// A proxy in front of the test's DynamoDB whose UpdateItem gets `update_item`.
 async fn proxy(update_item: Reply) -> FakeDynamo {
-    let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap();
-    let upstream = upstream.trim_start_matches("http://").to_owned();
+    let upstream = upstream();
     FakeDynamo::start(move |_, operation| match operation {
         "UpdateItem" => update_item.clone(),
         _ => Reply::Forward(upstream.clone()),
@@ -146,13 +156,8 @@ async fn answers_due_a_write_come_as_fast_as_those_that_are_not_and_the_write_la
     let reader_recent = token(&store, 1, &["api_tokens:read"], false).await;
     let refused_due = token(&store, 2, &["other:read"], true).await;
     let refused_recent = token(&store, 3, &["other:read"], false).await;
-    let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap();
     let slow_write = Duration::from_millis(150);
-    let late = Reply::LateForward(
-        slow_write,
-        upstream.trim_start_matches("http://").to_owned(),
-    );
-    let proxy = proxy(late).await;
+    let proxy = proxy(late_write(slow_write)).await;
     let events = [
         ("warm", &reader_recent),
         ("200-due", &reader_due),
@@ -197,13 +202,8 @@ async fn without_the_extensions_api_the_function_serves_and_records_before_each_
     let store = fresh_table().await;
     let due = token(&store, 0, &["api_tokens:read"], true).await;
     let recent = token(&store, 1, &["api_tokens:read"], false).await;
-    let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap();
     let slow_write = Duration::from_millis(150);
-    let late = Reply::LateForward(
-        slow_write,
-        upstream.trim_start_matches("http://").to_owned(),
-    );
-    let proxy = proxy(late).await;
+    let proxy = proxy(late_write(slow_write)).await;
     let events = [("warm", &recent), ("due", &due), ("recent", &recent)];
     let (log, printed) = run(
         &store,
@@ -233,13 +233,8 @@ async fn managed_instances_record_every_due_use_after_answers_that_do_not_wait()
         assert!(store.insert(&record).await.unwrap());
         tokens.push((format!("invocation-{n}"), org, token));
     }
-    let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap();
     let slow_write = Duration::from_millis(250);
-    let late = Reply::LateForward(
-        slow_write,
-        upstream.trim_start_matches("http://").to_owned(),
-    );
-    let proxy = proxy(late).await;
+    let proxy = proxy(late_write(slow_write)).await;
     let events: Vec<(String, Value)> = tokens
         .iter()
         .map(|(id, org, token)| (id.clone(), Call::list(*org, token).http_api_event()))
