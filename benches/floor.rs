@@ -14,8 +14,6 @@ use api_tokens::store::TokenStore;
 use lambda_http::{Body, Error, Request, Response, service_fn};
 
 fn main() -> Result<(), Error> {
-    // SAFETY: the first thing the process does; no other thread exists yet.
-    unsafe { startup::trust_ca_bundle_alone() };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?

@@ -8,8 +8,6 @@ use api_tokens::use_recorder::UseRecorder;
 use lambda_http::{Error, service_fn};
 
 fn main() -> Result<(), Error> {
-    // SAFETY: the first thing the process does; no other thread exists yet.
-    unsafe { startup::trust_ca_bundle_alone() };
     // Classic Lambda sends one event at a time: one thread starts faster and needs less memory.
     // Lambda Managed Instances send several at once to one environment with several vCPUs.
     let mut runtime = if startup::max_concurrency() > 1 {
