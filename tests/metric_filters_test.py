@@ -1,4 +1,4 @@
-"""The metric filters of template.yaml against the log lines the function really writes.
+"""The metric filters of ops.yaml against the log lines the function really writes.
 
 The function's lines come from a test run of the real handler with the production JSON log
 formatter: `request_log_lines_for_the_metric_filters` in tests/it/logs.rs writes them to
@@ -27,7 +27,7 @@ from template_test import ACCESS_CONTEXT, render_access_log  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
-RESOURCES = TEMPLATE["Resources"]
+RESOURCES = cfn_yaml.load(str(ROOT / "ops.yaml"))["Resources"]  # the filters and alarms
 TARGET_DIR = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")
 LINES_PATH = pathlib.Path(
     os.environ.get("REQUEST_LOG_LINES", TARGET_DIR / "tmp" / "request-log-lines.jsonl")
@@ -83,7 +83,7 @@ ACCESS_CASES = {
     "503-the-function-answered": {"status": 503, "integration.status": 503},
 }
 ACCESS_LINES = {
-    case: [render_access_log(RESOURCES["HttpApi"]["Properties"]["AccessLogSettings"]["Format"],
+    case: [render_access_log(TEMPLATE["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]["Format"],
                              **dict(ACCESS_CONTEXT, **context))]
     for case, context in ACCESS_CASES.items()
 }
@@ -168,7 +168,9 @@ class AccessLogFilters(unittest.TestCase):
     EXPECTED = {
         "GatewayRequests": set(ACCESS_CASES),
         "GatewayThrottled": {"429-throttled-by-the-gateway"},
+        "Gateway4xx": {"401", "429-throttled-by-the-gateway"},
         "Gateway5xx": {"500-the-function-failed", "503-the-function-answered"},
+        "GatewayLatency": set(ACCESS_CASES),
     }
 
     def test_are_exactly_the_ones_specified_here(self):
@@ -186,8 +188,26 @@ class AccessLogFilters(unittest.TestCase):
         pattern, _ = ACCESS_FILTERS["Gateway5xx"]
         self.assertEqual(matched(pattern, ACCESS_LINES), self.EXPECTED["Gateway5xx"])
 
+    def test_gateway_4xx_counts_every_4xx_the_429s_too(self):
+        pattern, _ = ACCESS_FILTERS["Gateway4xx"]
+        self.assertEqual(matched(pattern, ACCESS_LINES), self.EXPECTED["Gateway4xx"])
 
-NAMESPACE = {"Fn::Sub": "Aether/ApiTokens/${AWS::StackName}"}
+    def test_gateway_latency_takes_every_lines_response_latency_in_milliseconds(self):
+        pattern, transformation = ACCESS_FILTERS["GatewayLatency"]
+        self.assertEqual(matched(pattern, ACCESS_LINES), self.EXPECTED["GatewayLatency"])
+        self.assertEqual(transformation["MetricValue"], "$.responseLatency")
+        self.assertEqual(transformation["Unit"], "Milliseconds")
+        # No zeros for minutes without requests: they would drag the percentiles down.
+        self.assertNotIn("DefaultValue", transformation)
+        for texts in ACCESS_LINES.values():
+            for text in texts:
+                present, value = cw.field(text, "$.responseLatency")
+                self.assertTrue(present and isinstance(value, int), text)
+
+
+NAMESPACE = {"Fn::Sub": "Aether/ApiTokens/${StackName}"}
+# Metrics that carry a value from the line rather than a count of lines.
+VALUE_METRICS = {"GatewayLatency": "$.responseLatency"}
 
 
 def alarms():
@@ -257,12 +277,15 @@ class EveryFilter(NeedsCapturedLines):
 
     def test_counts_one_a_matching_line(self):
         for metric, _, transformation, _ in self.ALL:
-            self.assertEqual(transformation["MetricValue"], "1", metric)
-            self.assertEqual(transformation["Unit"], "Count", metric)
+            if metric not in VALUE_METRICS:
+                self.assertEqual(transformation["MetricValue"], "1", metric)
+                self.assertEqual(transformation["Unit"], "Count", metric)
 
     def test_publishes_zeros_unless_it_has_dimensions(self):
         # CloudWatch refuses a default value on a filter with dimensions.
         for metric, _, transformation, _ in self.ALL:
+            if metric in VALUE_METRICS:
+                continue
             if "Dimensions" in transformation:
                 self.assertNotIn("DefaultValue", transformation, metric)
             else:
@@ -280,8 +303,7 @@ class EveryFilter(NeedsCapturedLines):
 
     def test_publishes_to_the_stacks_own_namespace(self):
         for metric, _, transformation, _ in self.ALL:
-            namespace = {"Fn::Sub": "Aether/ApiTokens/${AWS::StackName}"}
-            self.assertEqual(transformation["MetricNamespace"], namespace, metric)
+            self.assertEqual(transformation["MetricNamespace"], NAMESPACE, metric)
 
 
 class CloudWatchFilterSyntax(unittest.TestCase):

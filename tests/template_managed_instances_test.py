@@ -15,6 +15,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from ops_test import ParentUsesOps  # noqa: E402
 from template_test import KMS_KEY_ARN, PermissionRules  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -114,10 +115,11 @@ class Function(unittest.TestCase):
         self.assertEqual(PROPS["AutoPublishAlias"], "live")
         self.assertEqual(len(generated("AWS::Lambda::Alias")), 1)
 
-    def test_logs_json_to_a_log_group_with_retention(self):
+    def test_logs_json_to_the_group_ops_creates(self):
+        # With the retention parameter: ops_test.py; the name passed to Ops: UsesOps.
         self.assertEqual(PROPS["LoggingConfig"]["LogFormat"], "JSON")
-        group = RESOURCES[PROPS["LoggingConfig"]["LogGroup"]["Ref"]]
-        self.assertEqual(group["Properties"]["RetentionInDays"], {"Ref": "LogRetentionInDays"})
+        self.assertEqual(PROPS["LoggingConfig"]["LogGroup"],
+                         {"Fn::Sub": "/aws/lambda/${AWS::StackName}/api-tokens"})
 
 
 class Permissions(PermissionRules, unittest.TestCase):
@@ -149,13 +151,9 @@ class Api(unittest.TestCase):
         self.assertEqual(settings["ThrottlingRateLimit"], {"Ref": "ThrottlingRateLimit"})
         self.assertEqual(settings["ThrottlingBurstLimit"], {"Ref": "ThrottlingBurstLimit"})
 
-    def test_writes_an_access_log_to_a_log_group_with_retention(self):
-        name, attribute = api()["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"]
-        self.assertEqual(attribute, "Arn")
-        group = RESOURCES[name]
-        self.assertEqual(group["Type"], "AWS::Logs::LogGroup")
-        self.assertEqual(group["Properties"]["RetentionInDays"], {"Ref": "LogRetentionInDays"})
-        self.assertNotEqual({"Ref": name}, PROPS["LoggingConfig"]["LogGroup"])
+    def test_writes_an_access_log_to_the_group_ops_creates(self):
+        self.assertEqual(api()["AccessLogSettings"]["DestinationArn"],
+                         {"Fn::GetAtt": ["Ops", "Outputs.AccessLogGroupArn"]})
 
     def test_access_log_lines_are_those_of_the_main_template(self):
         # So the runbook's access log queries read both stacks' logs alike.
@@ -166,6 +164,24 @@ class Api(unittest.TestCase):
     def test_the_deployed_stage_writes_the_access_log(self):
         (stage,) = generated("AWS::ApiGatewayV2::Stage")
         self.assertIn("AccessLogSettings", stage["Properties"])
+
+
+class UsesOps(ParentUsesOps, unittest.TestCase):
+    """The same operations as template.yaml, from the same ops.yaml, but no rollback alarms:
+    nothing deploys this function through CodeDeploy."""
+
+    template = TEMPLATE
+    function = [n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"][0]
+    table = {"Ref": "TableName"}
+    front_doors = {"HttpApi": {}}
+    rollback = False
+
+    def web_acl_rules(self, parameters):
+        return set()
+
+    def test_the_transformed_template_has_the_nested_stack(self):
+        (stack,) = generated("AWS::CloudFormation::Stack")
+        self.assertEqual(stack["Properties"]["TemplateURL"], "ops.yaml")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,16 @@ import json
 import logging
 import pathlib
 import re
+import sys
 import unittest
 
 import boto3
 from cfnlint.decode import cfn_yaml
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from ops_test import ROLLBACK_OUTPUTS, ParentUsesOps  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
@@ -406,310 +410,34 @@ class GradualDeployment(unittest.TestCase):
             self.assertEqual(permission["FunctionName"], {"Ref": alias})
 
 
-NAMESPACE = {"Fn::Sub": "Aether/ApiTokens/${AWS::StackName}"}
-# The function's own time limits: all DynamoDB work of a request ends after 2.5 s (each attempt
-# after 0.8 s), so every answer comes within 3 s, far inside the 10 s Timeout.
-STORE_DEADLINE_MS = 2500
-DYNAMODB_OPERATIONS = {"GetItem", "Query", "UpdateItem"}
+class UsesOps(ParentUsesOps, unittest.TestCase):
+    template = TEMPLATE
+    function = FUNCTION_NAME
+    table = {"Ref": TABLE_NAME}
+    front_doors = {"HttpApi": {}}
+    rollback = True
+
+    def web_acl_rules(self, parameters):
+        return set()
 
 
-def alarms():
-    return {n: r["Properties"] for n, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-
-
-def metrics_of(alarm):
-    """[(namespace, metric name, dimensions as a dict, statistic)] an alarm reads."""
-    def dimensions(ds):
-        return {d["Name"]: d["Value"] for d in ds or []}
-
-    if "MetricName" in alarm:
-        statistic = alarm.get("Statistic", alarm.get("ExtendedStatistic"))
-        dims = dimensions(alarm.get("Dimensions"))
-        return [(alarm["Namespace"], alarm["MetricName"], dims, statistic)]
-    return [
-        (q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"],
-         dimensions(q["MetricStat"]["Metric"].get("Dimensions")), q["MetricStat"]["Stat"])
-        for q in alarm["Metrics"]
-        if "MetricStat" in q
-    ]
-
-
-def alarm_on(namespace, metric):
-    """The one alarm reading that metric (rollback alarms aside)."""
-    rollback = {ref["Ref"] for ref in PROPS["DeploymentPreference"].get("Alarms", [])}
-    found = [
-        (name, alarm) for name, alarm in alarms().items()
-        if name not in rollback and any(m[:2] == (namespace, metric) for m in metrics_of(alarm))
-    ]
-    assert len(found) == 1, f"expected one alarm on {namespace} {metric}, found {[n for n, _ in found]}"
-    return found[0][1]
-
-
-def expression(alarm):
-    (returned,) = [q for q in alarm["Metrics"] if q.get("ReturnData", True) and "Expression" in q]
-    return returned["Expression"]
-
-
-class AlarmTestCase(unittest.TestCase):
-    def assert_fires_at_one(self, alarm):
-        self.assertEqual(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold")
-        self.assertEqual(alarm["Threshold"], 1)
-
-
-class Alarms(AlarmTestCase):
-    FUNCTION = {"FunctionName": {"Ref": FUNCTION_NAME}}
-
-    def test_fire_on_any_function_error(self):
-        alarm = alarm_on("AWS/Lambda", "Errors")
-        self.assertEqual(metrics_of(alarm), [("AWS/Lambda", "Errors", self.FUNCTION, "Sum")])
-        self.assert_fires_at_one(alarm)
-
-    def test_fire_on_function_throttles(self):
-        alarm = alarm_on("AWS/Lambda", "Throttles")
-        self.assertEqual(metrics_of(alarm), [("AWS/Lambda", "Throttles", self.FUNCTION, "Sum")])
-        self.assert_fires_at_one(alarm)
-
-    def test_fire_when_duration_p99_nears_the_store_deadline(self):
-        alarm = alarm_on("AWS/Lambda", "Duration")
-        self.assertEqual(metrics_of(alarm), [("AWS/Lambda", "Duration", self.FUNCTION, "p99")])
-        self.assertEqual(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold")
-        # Before requests are cut off at the deadline (and long before the 10 s Timeout).
-        self.assertLess(alarm["Threshold"], STORE_DEADLINE_MS)
-        self.assertGreaterEqual(alarm["Threshold"], STORE_DEADLINE_MS / 2)
-
-    def test_fire_on_http_api_5xx_by_its_metric_names_and_api_id(self):
-        alarm = alarm_on("AWS/ApiGateway", "5xx")
-        api = {"ApiId": {"Ref": API_NAME}}
-        self.assertEqual(
-            sorted(metrics_of(alarm)),
-            [("AWS/ApiGateway", "5xx", api, "Sum"), ("AWS/ApiGateway", "Count", api, "Sum")],
-        )
-        self.assertIn("IF(", expression(alarm))
-
-    def test_fire_on_dynamodb_throttling_of_any_operation_the_function_calls(self):
-        alarm = alarm_on("AWS/DynamoDB", "ThrottledRequests")
-        self.assert_covers_every_operation(alarm, "ThrottledRequests")
-
-    def test_fire_on_dynamodb_system_errors_of_any_operation_the_function_calls(self):
-        self.assert_covers_every_operation(alarm_on("AWS/DynamoDB", "SystemErrors"), "SystemErrors")
-
-    def assert_covers_every_operation(self, alarm, metric):
-        metrics = metrics_of(alarm)
-        self.assertEqual({m[:2] for m in metrics}, {("AWS/DynamoDB", metric)})
-        self.assertEqual({m[2]["Operation"] for m in metrics}, DYNAMODB_OPERATIONS)
-        self.assertTrue(all(m[2]["TableName"] == {"Ref": TABLE_NAME} for m in metrics))
-        self.assertTrue(all("FILL(" in term for term in expression(alarm).split("+")), expression(alarm))
-
-    def test_fire_on_a_spike_of_forged_tokens(self):
-        alarm = alarm_on(NAMESPACE, "ForgedTokens")
-        self.assertEqual(metrics_of(alarm), [(NAMESPACE, "ForgedTokens", {}, "Sum")])
-        self.assertEqual(alarm["Threshold"], {"Ref": "CredentialStuffingThreshold"})
-        self.assertEqual(alarm["Period"], 60)
-
-    def test_fire_on_the_gateways_own_429s(self):
-        # GatewayThrottled counts access log lines with status 429: the gateway's own answer,
-        # since the function never answers 429 (metric_filters_test.py checks the filter).
-        alarm = alarm_on(NAMESPACE, "GatewayThrottled")
-        self.assertEqual(metrics_of(alarm), [(NAMESPACE, "GatewayThrottled", {}, "Sum")])
-        self.assertEqual(alarm["Period"], 60)
-        self.assertEqual(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold")
-        # Sustained turning away, not the odd request of a burst: more than one a minute, in
-        # most minutes of a few.
-        self.assertGreater(alarm["Threshold"], 1)
-        self.assertGreater(alarm["EvaluationPeriods"], 1)
-        self.assertGreater(alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"] / 2)
-
-    def test_the_429_alarm_says_the_limit_is_shared_and_waf_is_not_there(self):
-        description = alarm_on(NAMESPACE, "GatewayThrottled")["AlarmDescription"]
-        for words in ("ThrottlingRateLimit", "shared", "one client flooding", "cannot take AWS WAF"):
-            self.assertIn(words, description)
-
-    def test_never_fire_for_lack_of_data(self):
-        self.assertTrue(alarms())
-        for name, alarm in alarms().items():
-            self.assertEqual(alarm["TreatMissingData"], "notBreaching", name)
-
-    def test_each_say_what_to_check_first(self):
-        self.assertTrue(alarms())
-        for name, alarm in alarms().items():
-            self.assertIn("First check:", alarm["AlarmDescription"], name)
-            self.assertLessEqual(len(alarm["AlarmDescription"]), 1024, name)
-
-
-class AlarmNotifications(unittest.TestCase):
-    def test_every_alarm_notifies_the_topic_if_there_is_one(self):
-        actions = {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
-        self.assertTrue(alarms())
-        for name, alarm in alarms().items():
-            self.assertEqual(alarm["AlarmActions"], actions, name)
-            self.assertEqual(alarm["OKActions"], actions, name)
-
-    def test_the_topic_exists_only_with_an_email_address(self):
-        self.assertEqual(RESOURCES["AlarmTopic"]["Condition"], "HasAlarmEmail")
-        self.assertEqual(PARAMETERS["AlarmEmail"]["Default"], "")
-        self.assertFalse(condition_holds("HasAlarmEmail"))
-        self.assertTrue(condition_holds("HasAlarmEmail", AlarmEmail="ops@example.com"))
-
-    def test_the_topic_mails_that_address(self):
-        self.assertEqual(
-            RESOURCES["AlarmTopic"]["Properties"]["Subscription"],
-            [{"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}],
-        )
-
-
-class RollbackAlarms(AlarmTestCase):
-    def rollback_alarms(self):
-        return [alarms()[ref["Ref"]] for ref in PROPS["DeploymentPreference"]["Alarms"]]
-
-    def test_watch_the_new_versions_errors_and_the_apis_5xx(self):
-        self.assertEqual(len(self.rollback_alarms()), 2)
-        read = {m[1] for alarm in self.rollback_alarms() for m in metrics_of(alarm)}
-        self.assertEqual(read, {"Errors", "Gateway5xx", "GatewayRequests"})
-
-    def test_the_errors_alarm_counts_only_the_version_being_deployed(self):
-        (alarm,) = [a for a in self.rollback_alarms() if metrics_of(a)[0][1] == "Errors"]
-        (metric,) = metrics_of(alarm)
-        self.assertEqual(metric[2], {
-            "FunctionName": {"Ref": FUNCTION_NAME},
-            "Resource": {"Fn::Sub": f"${{{FUNCTION_NAME}}}:live"},
-            "ExecutedVersion": {"Fn::GetAtt": [FUNCTION_NAME, "Version.Version"]},
-        })
-        self.assert_fires_at_one(alarm)
+class RollbackAlarms(unittest.TestCase):
+    def test_are_the_rollback_alarms_of_ops(self):
+        self.assertEqual(PROPS["DeploymentPreference"]["Alarms"], [
+            {"Fn::GetAtt": ["Ops", f"Outputs.{name}"]} for name in ROLLBACK_OUTPUTS
+        ])
 
     def test_the_errors_alarm_follows_each_new_version_once_deployed(self):
         template = transformed()
         version, _ = of_type_in(template, "AWS::Lambda::Version")
-        alarm = template["Resources"][PROPS["DeploymentPreference"]["Alarms"][0]["Ref"]]["Properties"]
-        executed = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}["ExecutedVersion"]
-        self.assertEqual(executed, {"Fn::GetAtt": [version, "Version"]})
+        ops = template["Resources"]["Ops"]["Properties"]["Parameters"]
+        self.assertEqual(ops["FunctionVersion"], {"Fn::GetAtt": [version, "Version"]})
 
-    def test_the_5xx_alarm_reads_the_access_log_not_the_api_resource(self):
-        # An alarm that names the API would close a cycle CloudFormation refuses: the API
-        # integrates the alias, whose update policy names the deployment group, which names its
-        # alarms. The access log's Gateway5xx and GatewayRequests are the API's own answers.
-        (alarm,) = [a for a in self.rollback_alarms() if metrics_of(a)[0][1] != "Errors"]
-        self.assertEqual([m[0] for m in metrics_of(alarm)], [NAMESPACE, NAMESPACE])
-        self.assertNotIn(API_NAME, references(alarm))
-        self.assertIn("IF(", expression(alarm))
-
-
-def dashboard():
-    """The dashboard's body, decoded, with each ${...} of its Fn::Sub replaced by <...>."""
-    (props,) = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
-    text = props["DashboardBody"]["Fn::Sub"]
-    for name in re.findall(r"\$\{([^}]+)\}", text):
-        target = name.split(".")[0]
-        pseudo = name in ("AWS::Region", "AWS::StackName")
-        assert target in RESOURCES or target in PARAMETERS or pseudo, name
-    return json.loads(re.sub(
-        r"\$\{([^}]+)\}",
-        lambda m: str(PARAMETERS[m[1]]["Default"]) if m[1] in PARAMETERS else f"<{m[1]}>",
-        text,
-    ))
-
-
-def dashboard_metrics(title_word):
-    """{(namespace, metric, dimensions as tuple pairs, stat)} graphed by widgets whose title has
-    the word."""
-    found = set()
-    widgets = [
-        w for w in dashboard()["widgets"]
-        if title_word.lower() in w["properties"].get("title", "").lower()
-    ]
-    assert widgets, f"no widget titled with {title_word!r}"
-    for widget in widgets:
-        default_stat = widget["properties"].get("stat", "Average")
-        for entry in widget["properties"].get("metrics", []):
-            options = entry[-1] if isinstance(entry[-1], dict) else {}
-            names = [e for e in entry if isinstance(e, str)]
-            if not names:
-                continue
-            namespace, metric, *dims = names
-            pairs = tuple(zip(dims[::2], dims[1::2]))
-            found.add((namespace, metric, pairs, options.get("stat", default_stat)))
-    return found
-
-
-class Dashboard(unittest.TestCase):
-    API = (("ApiId", "<HttpApi>"),)
-    FUNCTION = (("FunctionName", f"<{FUNCTION_NAME}>"),)
-    OURS = "Aether/ApiTokens/<AWS::StackName>"
-
-    def assert_shows(self, title_word, *metrics):
-        shown = dashboard_metrics(title_word)
-        for metric in metrics:
-            self.assertIn(metric, shown)
-
-    def test_is_one_dashboard_per_stack_and_region(self):
-        _, dashboard_resource = of_type("AWS::CloudWatch::Dashboard")
-        props = dashboard_resource["Properties"]
-        self.assertEqual(props["DashboardName"], {"Fn::Sub": "${AWS::StackName}-${AWS::Region}"})
-
-    def test_shows_requests(self):
-        self.assert_shows("Requests", ("AWS/ApiGateway", "Count", self.API, "Sum"))
-
-    def test_shows_4xx_by_cause(self):
-        self.assert_shows(
-            "4xx",
-            ("AWS/ApiGateway", "4xx", self.API, "Sum"),
-            (self.OURS, "BadRequests", (), "Sum"),
-            (self.OURS, "GatewayThrottled", (), "Sum"),
-            *((self.OURS, "AuthFailures", (("Cause", cause),), "Sum") for cause in
-              ("missing", "malformed", "not_found", "wrong_secret", "expired", "insufficient_scope")),
-        )
-
-    def test_shows_5xx_by_cause(self):
-        self.assert_shows(
-            "5xx",
-            ("AWS/ApiGateway", "5xx", self.API, "Sum"),
-            (self.OURS, "ServerErrors", (), "Sum"),
-            ("AWS/Lambda", "Errors", self.FUNCTION, "Sum"),
-            ("AWS/Lambda", "Throttles", self.FUNCTION, "Sum"),
-        )
-
-    def test_shows_latency_p50_and_p99(self):
-        self.assert_shows(
-            "Latency",
-            ("AWS/ApiGateway", "Latency", self.API, "p50"),
-            ("AWS/ApiGateway", "Latency", self.API, "p99"),
-        )
-
-    def test_shows_duration(self):
-        self.assert_shows(
-            "Duration",
-            ("AWS/Lambda", "Duration", self.FUNCTION, "p50"),
-            ("AWS/Lambda", "Duration", self.FUNCTION, "p99"),
-        )
-
-    def test_shows_concurrent_executions(self):
-        self.assert_shows("Concurrent", ("AWS/Lambda", "ConcurrentExecutions", self.FUNCTION, "Maximum"))
-
-    def test_shows_throttles_of_gateway_lambda_and_dynamodb(self):
-        table = (("TableName", f"<{TABLE_NAME}>"),)
-        self.assert_shows(
-            "Throttles",
-            (self.OURS, "GatewayThrottled", (), "Sum"),
-            ("AWS/Lambda", "Throttles", self.FUNCTION, "Sum"),
-            *(("AWS/DynamoDB", "ThrottledRequests", table + (("Operation", op),), "Sum") for op in
-              sorted(DYNAMODB_OPERATIONS)),
-        )
-
-    def test_shows_dynamodb_consumed_reads(self):
-        self.assert_shows(
-            "DynamoDB",
-            ("AWS/DynamoDB", "ConsumedReadCapacityUnits", (("TableName", f"<{TABLE_NAME}>"),), "Sum"),
-        )
-
-    def test_shows_the_state_of_every_alarm(self):
-        (widget,) = [w for w in dashboard()["widgets"] if w["type"] == "alarm"]
-        self.assertEqual(
-            sorted(widget["properties"]["alarms"]), sorted(f"<{name}.Arn>" for name in alarms())
-        )
-
-    def test_every_widget_is_in_the_stacks_region(self):
-        for widget in dashboard()["widgets"]:
-            if widget["type"] == "metric":
-                self.assertEqual(widget["properties"]["region"], "<AWS::Region>")
+    def test_the_deployment_group_watches_them(self):
+        _, group = of_type_in(transformed(), "AWS::CodeDeploy::DeploymentGroup")
+        self.assertEqual(group["Properties"]["AlarmConfiguration"], {"Enabled": True, "Alarms": [
+            {"Name": {"Fn::GetAtt": ["Ops", f"Outputs.{name}"]}} for name in ROLLBACK_OUTPUTS
+        ]})
 
 
 class DependencyCycles(unittest.TestCase):
@@ -761,17 +489,6 @@ RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
                   2192, 2557, 2922, 3288, 3653}
 
 
-def log_group(reference):
-    """The AWS::Logs::LogGroup a Ref or GetAtt points at."""
-    if "Ref" in reference:
-        name = reference["Ref"]
-    else:
-        name, attribute = reference["Fn::GetAtt"]
-        assert attribute == "Arn", reference
-    assert RESOURCES[name]["Type"] == "AWS::Logs::LogGroup", name
-    return name, RESOURCES[name]
-
-
 def render_access_log(format_string, **context):
     """One access log line as API Gateway writes it: each $context variable replaced by its value."""
     def value(match):
@@ -803,21 +520,14 @@ ACCESS_CONTEXT = {
 
 
 class Logs(unittest.TestCase):
-    def test_function_logs_to_a_log_group_of_the_template(self):
-        log_group(PROPS["LoggingConfig"]["LogGroup"])
+    def test_function_logs_to_the_group_ops_creates(self):
+        # ops.yaml's FunctionLogGroup takes this name (UsesOps checks that it is passed).
+        self.assertEqual(PROPS["LoggingConfig"]["LogGroup"],
+                         {"Fn::Sub": "/aws/lambda/${AWS::StackName}/api-tokens"})
 
-    def test_api_writes_access_logs_to_a_log_group_of_its_own(self):
-        function_group, _ = log_group(PROPS["LoggingConfig"]["LogGroup"])
-        access_group, _ = log_group(API_PROPS["AccessLogSettings"]["DestinationArn"])
-        self.assertNotEqual(access_group, function_group)
-
-    def test_both_log_groups_keep_logs_for_the_retention_parameter(self):
-        for reference in (
-            PROPS["LoggingConfig"]["LogGroup"],
-            API_PROPS["AccessLogSettings"]["DestinationArn"],
-        ):
-            _, group = log_group(reference)
-            self.assertEqual(group["Properties"]["RetentionInDays"], {"Ref": "LogRetentionInDays"})
+    def test_api_writes_access_logs_to_the_group_ops_creates(self):
+        self.assertEqual(API_PROPS["AccessLogSettings"]["DestinationArn"],
+                         {"Fn::GetAtt": ["Ops", "Outputs.AccessLogGroupArn"]})
 
     def test_logs_are_kept_30_days_by_default(self):
         self.assertEqual(int(PARAMETERS["LogRetentionInDays"]["Default"]), 30)
@@ -928,13 +638,14 @@ def checkov_skips(resources):
 
 
 class Checkov(unittest.TestCase):
-    """scripts/test runs checkov on both templates with no check skipped on its command line: each
+    """scripts/test runs checkov on every template with no check skipped on its command line: each
     exception stands on the resource it applies to, with its reason."""
 
     TEMPLATES = {
         "template.yaml": RESOURCES,
         "template-managed-instances.yaml":
             cfn_yaml.load(str(ROOT / "template-managed-instances.yaml"))["Resources"],
+        "ops.yaml": cfn_yaml.load(str(ROOT / "ops.yaml"))["Resources"],
     }
 
     def test_every_skip_names_one_check_and_gives_a_reason(self):
@@ -948,7 +659,7 @@ class Checkov(unittest.TestCase):
     def test_no_check_is_skipped_for_the_whole_run(self):
         script = (ROOT / "scripts" / "test").read_text().replace("\\\n", " ")
         (command,) = [line for line in script.splitlines() if line.lstrip().startswith('"$CHECKOV"')]
-        self.assertIn("-f template.yaml -f template-managed-instances.yaml", command)
+        self.assertIn("-f template.yaml -f template-managed-instances.yaml -f ops.yaml", command)
         for option in ("--skip-check", "--soft-fail", "--config-file", "--baseline", "--check "):
             self.assertNotIn(option, command)
         for name in (".checkov.yaml", ".checkov.yml"):
