@@ -8,9 +8,10 @@ scripts/test runs this right after the Rust test that writes them. Each filter p
 evaluated by cloudwatch_filter.py, which understands exactly the subset of CloudWatch's JSON
 filter syntax that the template uses and rejects anything else.
 
-The access log filters run against lines rendered from the template's own access log format,
-with representative $context values for each kind of answer: API Gateway's substitution is
-simple enough to reproduce, but these lines are not captured from API Gateway itself.
+The access log filters run against lines rendered from both front doors' access log formats
+(template.yaml's HTTP API and REST API), with representative $context values for each kind of
+answer: API Gateway's substitution is simple enough to reproduce, but these lines are not
+captured from API Gateway itself.
 """
 
 import json
@@ -23,7 +24,9 @@ from cfnlint.decode import cfn_yaml
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import cloudwatch_filter as cw  # noqa: E402
-from template_test import ACCESS_CONTEXT, render_access_log  # noqa: E402
+from template_test import (  # noqa: E402
+    ACCESS_CONTEXT, REST_ACCESS_CONTEXT, render_access_log, rest_access_log_format,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
@@ -87,6 +90,21 @@ ACCESS_LINES = {
                              **dict(ACCESS_CONTEXT, **context))]
     for case, context in ACCESS_CASES.items()
 }
+# The same answers from the REST API's format (FrontDoor RestApiWaf), and one only it gives: a
+# WAF rate rule's 429, which never reached the integration.
+REST_ACCESS_CASES = {
+    **ACCESS_CASES,
+    "429-waf-rate-rule": {
+        "status": 429, "responseLength": 31, "integrationStatus": "-", "integration.status": "-",
+        "integrationLatency": "-", "integration.requestId": "-", "error.message": "-",
+        "wafResponseCode": "WAF_BLOCK",
+    },
+}
+REST_ACCESS_LINES = {
+    case: [render_access_log(rest_access_log_format(), **dict(REST_ACCESS_CONTEXT, **context))]
+    for case, context in REST_ACCESS_CASES.items()
+}
+ACCESS_FORMATS = {"HttpApi": ACCESS_LINES, "RestApiWaf": REST_ACCESS_LINES}
 
 
 def filters_on(group):
@@ -165,44 +183,56 @@ class CapturedLines(NeedsCapturedLines):
 
 
 class AccessLogFilters(unittest.TestCase):
+    """Each filter on the lines of both front doors' formats: the same cases count alike, and the
+    REST API's WAF 429 counts as a 429."""
+
     EXPECTED = {
-        "GatewayRequests": set(ACCESS_CASES),
-        "GatewayThrottled": {"429-throttled-by-the-gateway"},
-        "Gateway4xx": {"401", "429-throttled-by-the-gateway"},
+        "GatewayRequests": set(REST_ACCESS_CASES),
+        "GatewayThrottled": {"429-throttled-by-the-gateway", "429-waf-rate-rule"},
+        "Gateway4xx": {"401", "429-throttled-by-the-gateway", "429-waf-rate-rule"},
         "Gateway5xx": {"500-the-function-failed", "503-the-function-answered"},
-        "GatewayLatency": set(ACCESS_CASES),
+        "GatewayLatency": set(REST_ACCESS_CASES),
     }
+
+    def assert_counts(self, metric):
+        pattern, _ = ACCESS_FILTERS[metric]
+        for door, lines in ACCESS_FORMATS.items():
+            self.assertEqual(matched(pattern, lines), self.EXPECTED[metric] & set(lines), door)
 
     def test_are_exactly_the_ones_specified_here(self):
         self.assertEqual(set(ACCESS_FILTERS), set(self.EXPECTED))
 
     def test_gateway_requests_count_every_answer(self):
-        pattern, _ = ACCESS_FILTERS["GatewayRequests"]
-        self.assertEqual(matched(pattern, ACCESS_LINES), self.EXPECTED["GatewayRequests"])
+        self.assert_counts("GatewayRequests")
 
-    def test_gateway_throttled_counts_the_gateways_429(self):
-        pattern, _ = ACCESS_FILTERS["GatewayThrottled"]
-        self.assertEqual(matched(pattern, ACCESS_LINES), self.EXPECTED["GatewayThrottled"])
+    def test_gateway_throttled_counts_the_gateways_429_and_the_wafs(self):
+        self.assert_counts("GatewayThrottled")
 
     def test_gateway_5xx_counts_failures_of_and_answers_from_the_function(self):
-        pattern, _ = ACCESS_FILTERS["Gateway5xx"]
-        self.assertEqual(matched(pattern, ACCESS_LINES), self.EXPECTED["Gateway5xx"])
+        self.assert_counts("Gateway5xx")
 
     def test_gateway_4xx_counts_every_4xx_the_429s_too(self):
-        pattern, _ = ACCESS_FILTERS["Gateway4xx"]
-        self.assertEqual(matched(pattern, ACCESS_LINES), self.EXPECTED["Gateway4xx"])
+        self.assert_counts("Gateway4xx")
 
     def test_gateway_latency_takes_every_lines_response_latency_in_milliseconds(self):
-        pattern, transformation = ACCESS_FILTERS["GatewayLatency"]
-        self.assertEqual(matched(pattern, ACCESS_LINES), self.EXPECTED["GatewayLatency"])
+        self.assert_counts("GatewayLatency")
+        _, transformation = ACCESS_FILTERS["GatewayLatency"]
         self.assertEqual(transformation["MetricValue"], "$.responseLatency")
         self.assertEqual(transformation["Unit"], "Milliseconds")
         # No zeros for minutes without requests: they would drag the percentiles down.
         self.assertNotIn("DefaultValue", transformation)
-        for texts in ACCESS_LINES.values():
-            for text in texts:
-                present, value = cw.field(text, "$.responseLatency")
-                self.assertTrue(present and isinstance(value, int), text)
+        for lines in ACCESS_FORMATS.values():
+            for texts in lines.values():
+                for text in texts:
+                    present, value = cw.field(text, "$.responseLatency")
+                    self.assertTrue(present and isinstance(value, int), text)
+
+    def test_both_formats_give_every_field_a_filter_reads_the_same_type(self):
+        for case in ACCESS_CASES:
+            http, rest = json.loads(ACCESS_LINES[case][0]), json.loads(REST_ACCESS_LINES[case][0])
+            for field in ("status", "responseLatency"):
+                self.assertIs(type(http[field]), type(rest[field]), (case, field))
+                self.assertEqual(http[field], rest[field], (case, field))
 
 
 NAMESPACE = {"Fn::Sub": "Aether/ApiTokens/${StackName}"}
@@ -247,12 +277,14 @@ class AlarmsOnLogMetrics(unittest.TestCase):
         self.assertEqual(alarm["Statistic"], "Sum")
         pattern, _ = ACCESS_FILTERS["GatewayThrottled"]
         self.assertEqual(matched(pattern, ACCESS_LINES), {"429-throttled-by-the-gateway"})
+        self.assertEqual(matched(pattern, REST_ACCESS_LINES), {"429-throttled-by-the-gateway", "429-waf-rate-rule"})
 
 
 class EveryFilter(NeedsCapturedLines):
     ALL = [
         (metric, pattern, transformation, lines)
-        for filters, lines in ((FUNCTION_FILTERS, FUNCTION_LINES), (ACCESS_FILTERS, ACCESS_LINES))
+        for filters, lines in ((FUNCTION_FILTERS, FUNCTION_LINES), (ACCESS_FILTERS, ACCESS_LINES),
+                               (ACCESS_FILTERS, REST_ACCESS_LINES))
         for metric, (pattern, transformation) in filters.items()
     ]
 

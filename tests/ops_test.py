@@ -561,9 +561,10 @@ DYNAMODB_METRICS = {"ThrottledRequests", "SystemErrors"}
 
 class ParentUsesOps:
     """Rules for a template that uses ops.yaml: a mixin with `template` (the parent, loaded),
-    `function` and `table` (as the parent refers to them), `front_doors` ({FrontDoor value:
-    extra parent parameters}), `rollback` (whether its function deploys through CodeDeploy)
-    and `web_acl_rules(parameters)` ({rule metric name} of its web ACL, empty without one)."""
+    `function` and `table` (as the parent refers to them), `front_doors` (parent parameter
+    sets, every front door and WAF choice it offers), `rollback` (whether its function deploys
+    through CodeDeploy) and `web_acl_rules(parameters)` ({rule metric name} of its web ACL,
+    empty without one)."""
 
     def ops(self):
         (found,) = [r for r in self.template["Resources"].values()
@@ -604,8 +605,9 @@ class ParentUsesOps:
         self.assertEqual(props["LoggingConfig"]["LogGroup"], self.ops()["FunctionLogGroupName"])
 
     def test_every_alarm_reads_a_metric_that_exists_for_each_front_door(self):
-        for door, parameters in self.front_doors.items():
+        for parameters in self.front_doors:
             passed = self.passed(**parameters)
+            door = parameters.get("FrontDoor", "HttpApi")
             self.assertEqual(passed["FrontDoor"], door)
             deployed = Deployed(**passed)
             filters = deployed.filters()
@@ -625,7 +627,7 @@ class ParentUsesOps:
                         # The table this parent names (test_names_the_stack_...), as passed.
                         self.assertEqual(dimensions["TableName"], passed["TableName"], where)
                     elif namespace == "AWS/WAFV2":
-                        self.assertIn(dimensions["Rule"], rules, where)
+                        self.assertIn(dimensions["Rule"], rules, (where, parameters))
                         self.assertEqual(dimensions["WebACL"], self.ops()["WebAclMetricName"], where)
                     else:
                         self.fail(f"{where}: unknown namespace {namespace}")

@@ -173,7 +173,7 @@ class UsesOps(ParentUsesOps, unittest.TestCase):
     template = TEMPLATE
     function = [n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"][0]
     table = {"Ref": "TableName"}
-    front_doors = {"HttpApi": {}}
+    front_doors = [{}]
     rollback = False
 
     def web_acl_rules(self, parameters):

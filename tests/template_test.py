@@ -14,6 +14,7 @@ import pathlib
 import re
 import sys
 import unittest
+import urllib.parse
 
 import boto3
 from cfnlint.decode import cfn_yaml
@@ -127,15 +128,10 @@ class Function(unittest.TestCase):
         self.assertNotIn("*", str(policies))
         self.assertNotIn("Role", PROPS)
 
-    def test_serves_the_route_on_the_http_api(self):
-        events = PROPS["Events"]
-        routes = {
-            (e["Properties"].get("Method"), e["Properties"].get("Path"))
-            for e in events.values()
-            if e["Type"] == "HttpApi"
-        }
-        self.assertIn(("GET", "/api/v1/organizations/{orgID}/api-tokens"), routes)
-        self.assertTrue(all(e["Type"] == "HttpApi" for e in events.values()))
+    def test_has_no_events_the_front_doors_route_to_it(self):
+        # SAM would give an event's permission no condition; each front door's routes and
+        # permission are its own, under its condition (FrontDoors below).
+        self.assertNotIn("Events", PROPS)
 
 
 # What the function's one UpdateItem names (src/dynamo.rs, `record_use`): the key and last_used_at. The
@@ -383,19 +379,21 @@ class GradualDeployment(unittest.TestCase):
             self.assertEqual(variables, {"ConfigName": value})
             self.assertIn(text.replace("${ConfigName}", value), CODEDEPLOY_LAMBDA_CONFIGS)
 
-    def test_the_api_integrates_the_alias_not_the_function(self):
+    def test_either_api_integrates_the_alias_not_the_function(self):
         template = transformed()
         alias, _ = of_type_in(template, "AWS::Lambda::Alias")
-        _, api = of_type_in(template, "AWS::ApiGatewayV2::Api")
-        integrations = [
-            operation["x-amazon-apigateway-integration"]
-            for path in api["Properties"]["Body"]["paths"].values()
-            for operation in path.values()
-        ]
-        self.assertGreaterEqual(len(integrations), 2)
-        for integration in integrations:
-            self.assertIn(alias, references(integration["uri"]))
-            self.assertNotIn(FUNCTION_NAME, references(integration["uri"]))
+        for kind in ("AWS::ApiGatewayV2::Api", "AWS::ApiGateway::RestApi"):
+            _, api = of_type_in(template, kind)
+            integrations = [
+                operation["x-amazon-apigateway-integration"]
+                for path in api["Properties"]["Body"]["paths"].values()
+                for operation in path.values()
+            ]
+            self.assertGreaterEqual(len(integrations), 2, kind)
+            for integration in integrations:
+                self.assertEqual(integration["type"], "aws_proxy")
+                self.assertIn(alias, references(integration["uri"]))
+                self.assertNotIn(FUNCTION_NAME, references(integration["uri"]))
 
     def test_only_the_alias_may_be_invoked_by_the_api(self):
         template = transformed()
@@ -414,11 +412,18 @@ class UsesOps(ParentUsesOps, unittest.TestCase):
     template = TEMPLATE
     function = FUNCTION_NAME
     table = {"Ref": TABLE_NAME}
-    front_doors = {"HttpApi": {}}
+    front_doors = [{}, {"FrontDoor": "RestApiWaf"}, {"FrontDoor": "RestApiWaf", "WafManagedRules": "false"}]
     rollback = True
 
     def web_acl_rules(self, parameters):
-        return set()
+        if not condition_holds("IsRestApiWaf", **parameters):
+            return set()
+        acl = if_resolved(RESOURCES["WebAcl"]["Properties"], **parameters)
+        return {r["VisibilityConfig"]["MetricName"] for r in acl["Rules"]}
+
+    def test_passes_the_front_door_and_the_managed_rules_choice(self):
+        self.assertEqual(self.ops()["FrontDoor"], {"Ref": "FrontDoor"})
+        self.assertEqual(self.ops()["WafManagedRules"], {"Ref": "WafManagedRules"})
 
 
 class RollbackAlarms(unittest.TestCase):
@@ -471,6 +476,14 @@ class Throttling(unittest.TestCase):
         settings = stages[0]["Properties"]["DefaultRouteSettings"]
         self.assertEqual(settings["ThrottlingRateLimit"], {"Ref": "ThrottlingRateLimit"})
         self.assertEqual(settings["ThrottlingBurstLimit"], {"Ref": "ThrottlingBurstLimit"})
+
+    def test_the_rest_apis_stage_is_throttled_by_the_same_parameters_on_every_method(self):
+        _, stage = of_type_in(transformed(), "AWS::ApiGateway::Stage")
+        self.assertEqual(stage["Properties"]["MethodSettings"], [{
+            "ResourcePath": "/*", "HttpMethod": "*",
+            "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+        }])
 
     def test_default_limits_keep_a_flood_on_one_org_far_below_its_partition_read_limit(self):
         rate = PARAMETERS["ThrottlingRateLimit"]
@@ -559,6 +572,293 @@ class Logs(unittest.TestCase):
             context = dict(ACCESS_CONTEXT, status=status)
             line = json.loads(render_access_log(API_PROPS["AccessLogSettings"]["Format"], **context))
             self.assertIs(type(line["status"]), int)
+
+
+# The same request as ACCESS_CONTEXT, as the REST API's $context describes it: no routeKey but a
+# resource path, the stage in the path, and the WAF's verdict.
+REST_ACCESS_CONTEXT = {
+    **{k: v for k, v in ACCESS_CONTEXT.items() if k != "routeKey"},
+    "resourcePath": "/api/v1/organizations/{orgID}/api-tokens",
+    "path": "/prod/api/v1/organizations/2489e9ad-2ee2-8e00-8ec9-32d5f69181c0/api-tokens",
+    "wafResponseCode": "WAF_ALLOW",
+}
+REST_API_NAME, REST_API = of_type("AWS::Serverless::Api")
+REST_API_PROPS = REST_API["Properties"]
+ROUTE = "/api/v1/organizations/{orgID}/api-tokens"
+
+
+def rest_access_log_format():
+    return REST_API_PROPS["AccessLogSetting"]["Format"]
+
+
+def deployed(template, condition_values):
+    """The resources of a transformed template whose Condition holds for these parameters."""
+    return {
+        name: r for name, r in template["Resources"].items()
+        if "Condition" not in r or condition_holds(r["Condition"], **condition_values)
+    }
+
+
+def if_resolved(node, **parameters):
+    """A node with every Fn::If resolved for these parameters, AWS::NoValue dropped."""
+    if isinstance(node, list):
+        items = [if_resolved(item, **parameters) for item in node]
+        return [item for item in items if item != {"Ref": "AWS::NoValue"}]
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            condition, yes, no = node["Fn::If"]
+            return if_resolved(yes if condition_holds(condition, **parameters) else no, **parameters)
+        return {key: if_resolved(value, **parameters) for key, value in node.items()}
+    return node
+
+
+def web_acl(**parameters):
+    """The web ACL's properties for these parameters (RestApiWaf), Fn::If resolved."""
+    return if_resolved(RESOURCES["WebAcl"]["Properties"], FrontDoor="RestApiWaf", **parameters)
+
+
+def rule(name, **parameters):
+    (found,) = [r for r in web_acl(**parameters)["Rules"] if r["Name"] == name]
+    return found
+
+
+class FrontDoors(unittest.TestCase):
+    KINDS = {
+        "HttpApi": {"AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage"},
+        "RestApiWaf": {"AWS::ApiGateway::RestApi", "AWS::ApiGateway::Stage", "AWS::ApiGateway::Deployment",
+                       "AWS::WAFv2::WebACL", "AWS::WAFv2::WebACLAssociation",
+                       "AWS::WAFv2::LoggingConfiguration"},
+    }
+
+    def test_http_api_by_default(self):
+        self.assertEqual(PARAMETERS["FrontDoor"]["Default"], "HttpApi")
+        self.assertEqual(set(PARAMETERS["FrontDoor"]["AllowedValues"]), set(self.KINDS))
+
+    def test_each_front_door_deploys_its_resources_and_not_the_others(self):
+        template = transformed()
+        for door, kinds in self.KINDS.items():
+            resources = deployed(template, {"FrontDoor": door})
+            present = {r["Type"] for r in resources.values()}
+            self.assertLessEqual(kinds, present, door)
+            for other, other_kinds in self.KINDS.items():
+                if other != door:
+                    self.assertFalse(present & other_kinds, (door, other))
+            permissions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
+            self.assertEqual(len(permissions), 1, door)
+
+    def test_each_permission_lets_only_its_own_api_invoke_the_alias(self):
+        template = transformed()
+        alias, _ = of_type_in(template, "AWS::Lambda::Alias")
+        for door, api in (("HttpApi", "HttpApi"), ("RestApiWaf", REST_API_NAME)):
+            (permission,) = [r for r in deployed(template, {"FrontDoor": door}).values()
+                             if r["Type"] == "AWS::Lambda::Permission"]
+            props = permission["Properties"]
+            self.assertEqual(props["FunctionName"], {"Ref": alias})
+            self.assertEqual(props["Principal"], "apigateway.amazonaws.com")
+            self.assertEqual(props["SourceArn"], {"Fn::Sub": "arn:${AWS::Partition}:execute-api:"
+                                                  "${AWS::Region}:${AWS::AccountId}:${" + api + "}/*"})
+
+    def test_the_http_api_sends_the_route_and_every_other_path_and_method(self):
+        paths = API_PROPS["DefinitionBody"]["paths"]
+        self.assertEqual(set(paths), {ROUTE, "$default"})
+        self.assertEqual(set(paths[ROUTE]), {"get"})
+        self.assertIs(paths["$default"]["x-amazon-apigateway-any-method"]["isDefaultRoute"], True)
+        for operation in (paths[ROUTE]["get"], paths["$default"]["x-amazon-apigateway-any-method"]):
+            self.assertEqual(operation["x-amazon-apigateway-integration"]["payloadFormatVersion"], "2.0")
+
+    def test_the_rest_api_sends_the_route_and_every_other_path_and_method(self):
+        # Any method on the route (the function answers 405), /{proxy+} and / for other paths
+        # (404): the gateway's own "Missing Authentication Token" 403 never happens.
+        paths = REST_API_PROPS["DefinitionBody"]["paths"]
+        self.assertEqual(set(paths), {ROUTE, "/{proxy+}", "/"})
+        for path in paths.values():
+            self.assertEqual(set(path), {"x-amazon-apigateway-any-method"})
+        self.assertEqual(REST_API_PROPS["EndpointConfiguration"], {"Type": "REGIONAL"})
+
+    def test_the_api_url_is_the_chosen_front_doors(self):
+        value = transformed()["Outputs"]["ApiUrl"]["Value"]
+        condition, http, rest = value["Fn::If"]
+        self.assertEqual(condition, "IsHttpApi")
+        self.assertIn("${HttpApi}", http["Fn::Sub"])
+        self.assertTrue(rest["Fn::Sub"].endswith("/${" + REST_API_NAME + "prodStage}"), rest)
+
+    def test_the_rest_api_traces_with_x_ray_when_tracing_is_active(self):
+        _, stage = of_type_in(transformed(), "AWS::ApiGateway::Stage")
+        self.assertEqual(stage["Properties"]["TracingEnabled"], {"Fn::If": ["IsTracingActive", True, False]})
+        self.assertTrue(condition_holds("IsTracingActive", Tracing="Active"))
+        self.assertFalse(condition_holds("IsTracingActive"))
+
+    def test_the_rest_api_writes_its_access_log_to_the_group_ops_creates(self):
+        _, stage = of_type_in(transformed(), "AWS::ApiGateway::Stage")
+        self.assertEqual(stage["Properties"]["AccessLogSetting"]["DestinationArn"],
+                         {"Fn::GetAtt": ["Ops", "Outputs.AccessLogGroupArn"]})
+
+    def test_the_rest_apis_access_log_has_the_http_apis_fields(self):
+        http = json.loads(render_access_log(API_PROPS["AccessLogSettings"]["Format"], **ACCESS_CONTEXT))
+        rest = json.loads(render_access_log(rest_access_log_format(), **REST_ACCESS_CONTEXT))
+        self.assertEqual(set(rest) - set(http), {"wafResponseCode"})
+        self.assertEqual(set(http) - set(rest), set())
+        for key in http:
+            if key != "path":  # the REST API's has the stage
+                self.assertEqual(rest[key], http[key], key)
+        self.assertIs(type(rest["status"]), int)
+        self.assertIs(type(rest["responseLatency"]), int)
+
+    def test_the_rest_api_waits_for_the_account_logs_role_it_needs(self):
+        # A REST API stage with an access log needs the account's CloudWatch role; the stage
+        # comes after the ApiGatewayAccount the RestApi's description names.
+        self.assertIn("ApiGatewayAccount", references(REST_API_PROPS["Description"]))
+        self.assertEqual(REST_API_PROPS["Description"]["Fn::If"][0], "SetsApiGatewayLogsRole")
+        self.assertTrue(condition_holds("SetsApiGatewayLogsRole", FrontDoor="RestApiWaf"))
+        self.assertFalse(condition_holds("SetsApiGatewayLogsRole"))
+        self.assertFalse(condition_holds("SetsApiGatewayLogsRole", FrontDoor="RestApiWaf",
+                                         ApiGatewayLogsRole="false"))
+        for name in ("ApiGatewayAccount", "ApiGatewayLogsRoleForAccount"):
+            self.assertEqual(RESOURCES[name]["DeletionPolicy"], "Retain", name)
+        role = RESOURCES["ApiGatewayLogsRoleForAccount"]["Properties"]
+        self.assertEqual(role["ManagedPolicyArns"], [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/"
+                                                      "service-role/AmazonAPIGatewayPushToCloudWatchLogs"}])
+
+
+# AWS WAF's bounds: a rate-based rule's limit is at least 10, its window one of these seconds.
+WAF_MIN_LIMIT = 10
+WAF_WINDOWS = {60, 120, 300, 600}
+LIST_PATHS = [
+    "/prod/api/v1/organizations/2489e9ad-2ee2-8e00-8ec9-32d5f69181c0/api-tokens",
+    "/prod/api/v1/organizations/2489E9AD-2EE2-8E00-8EC9-32D5F69181C0/api-tokens",
+    "/prod/api/v1/organizations/2489e9ad%2D2ee2-8e00-8ec9-32d5f69181c0/api-tokens",
+    "/prod/api/v1/organizations/2489e9ad-2ee2-8e00-8ec9-32d5f69181c0/api%2Dtokens",
+]
+
+
+def waf_transform(text, transformations):
+    """A URI path through WAF's text transformations (the two used here), in priority order."""
+    for step in sorted(transformations, key=lambda s: s["Priority"]):
+        if step["Type"] == "URL_DECODE":
+            text = urllib.parse.unquote(text)
+        elif step["Type"] == "LOWERCASE":
+            text = text.lower()
+        else:
+            raise AssertionError(f"unmodelled transformation {step['Type']}")
+    return text
+
+
+class WebAcl(unittest.TestCase):
+    def test_is_regional_allows_by_default_and_publishes_metrics_under_the_name_ops_reads(self):
+        acl = web_acl()
+        self.assertEqual(acl["Scope"], "REGIONAL")
+        self.assertEqual(acl["DefaultAction"], {"Allow": {}})
+        self.assertEqual(acl["VisibilityConfig"]["MetricName"],
+                         RESOURCES["Ops"]["Properties"]["Parameters"]["WebAclMetricName"])
+        for r in acl["Rules"]:
+            self.assertEqual(r["VisibilityConfig"]["MetricName"], r["Name"])
+            self.assertIs(r["VisibilityConfig"]["CloudWatchMetricsEnabled"], True)
+
+    def test_is_on_the_rest_apis_stage(self):
+        template = transformed()
+        _, association = of_type_in(template, "AWS::WAFv2::WebACLAssociation")
+        stage, _ = of_type_in(template, "AWS::ApiGateway::Stage")
+        props = association["Properties"]
+        self.assertEqual(props["WebACLArn"], {"Fn::GetAtt": ["WebAcl", "Arn"]})
+        self.assertEqual(props["ResourceArn"], {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}"
+                                                "::/restapis/${" + REST_API_NAME + "}/stages/${" + stage + "}"})
+        _, acl = of_type_in(template, "AWS::WAFv2::WebACL")
+        self.assertEqual(acl["Condition"], "IsRestApiWaf")
+
+    def test_has_both_rate_rules_and_the_managed_groups_in_order(self):
+        self.assertEqual([(r["Priority"], r["Name"]) for r in web_acl()["Rules"]],
+                         [(0, "ip-reputation"), (1, "known-bad-inputs"), (2, "ip-rate"), (3, "org-rate")])
+        self.assertEqual([r["Name"] for r in web_acl(WafManagedRules="false")["Rules"]], ["ip-rate", "org-rate"])
+        self.assertEqual(PARAMETERS["WafManagedRules"]["Default"], "true")
+
+    def test_the_managed_groups_are_amazons_ip_reputation_and_known_bad_inputs_unaltered(self):
+        for name, group in (("ip-reputation", "AWSManagedRulesAmazonIpReputationList"),
+                            ("known-bad-inputs", "AWSManagedRulesKnownBadInputsRuleSet")):
+            r = rule(name)
+            self.assertEqual(r["Statement"], {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": group}})
+            self.assertEqual(r["OverrideAction"], {"None": {}})  # their own block actions
+
+    def test_the_per_ip_rule_counts_each_source_address_with_its_parameters(self):
+        statement = rule("ip-rate")["Statement"]["RateBasedStatement"]
+        self.assertEqual(statement, {"AggregateKeyType": "IP", "Limit": {"Ref": "WafIpRateLimit"},
+                                     "EvaluationWindowSec": {"Ref": "WafIpRateWindow"}})
+
+    def test_the_per_org_rule_counts_the_list_routes_path_with_its_parameters(self):
+        statement = rule("org-rate")["Statement"]["RateBasedStatement"]
+        self.assertEqual(statement["AggregateKeyType"], "CUSTOM_KEYS")
+        (key,) = statement["CustomKeys"]
+        self.assertEqual(set(key), {"UriPath"})
+        self.assertEqual(statement["Limit"], {"Ref": "WafOrgRateLimit"})
+        self.assertEqual(statement["EvaluationWindowSec"], {"Ref": "WafOrgRateWindow"})
+
+    def test_the_org_key_is_one_for_every_spelling_of_an_org_the_function_accepts(self):
+        # The function takes the org id in any case and percent-encoded: one org, one key.
+        statement = rule("org-rate")["Statement"]["RateBasedStatement"]
+        transformations = statement["CustomKeys"][0]["UriPath"]["TextTransformations"]
+        keys = {waf_transform(path, transformations) for path in LIST_PATHS}
+        self.assertEqual(len(keys), 1, keys)
+
+    def test_every_request_to_the_list_route_is_counted_by_the_org_rule(self):
+        # The key, the URI path, is on every request; the scope-down lets every spelling of the
+        # list route through, with or without the stage, and no other path of the function's.
+        scope = rule("org-rate")["Statement"]["RateBasedStatement"]["ScopeDownStatement"]["ByteMatchStatement"]
+        self.assertEqual(scope["FieldToMatch"], {"UriPath": {}})
+        self.assertEqual(scope["PositionalConstraint"], "ENDS_WITH")
+
+        def in_scope(path):
+            return waf_transform(path, scope["TextTransformations"]).endswith(scope["SearchString"])
+
+        for path in LIST_PATHS + [p.replace("/prod", "", 1) for p in LIST_PATHS]:
+            self.assertTrue(in_scope(path), path)
+        for path in ("/prod/api/v1/organizations/x/api-tokens/", "/prod/", "/prod/api/v1/unknown"):
+            self.assertFalse(in_scope(path), path)
+
+    def test_rate_rules_answer_429_with_the_gateways_own_body(self):
+        bodies = web_acl()["CustomResponseBodies"]
+        for name in ("ip-rate", "org-rate"):
+            response = rule(name)["Action"]["Block"]["CustomResponse"]
+            self.assertEqual(response["ResponseCode"], 429)
+            body = bodies[response["CustomResponseBodyKey"]]
+            self.assertEqual(body["ContentType"], "APPLICATION_JSON")
+            self.assertEqual(json.loads(body["Content"]), {"message": "Too Many Requests"})
+
+    def test_limits_and_windows_are_parameters_within_wafs_bounds(self):
+        for limit, window in (("WafIpRateLimit", "WafIpRateWindow"), ("WafOrgRateLimit", "WafOrgRateWindow")):
+            self.assertEqual(PARAMETERS[limit]["Type"], "Number")
+            self.assertGreaterEqual(PARAMETERS[limit]["MinValue"], WAF_MIN_LIMIT)
+            self.assertGreaterEqual(PARAMETERS[limit]["Default"], PARAMETERS[limit]["MinValue"])
+            self.assertEqual(set(PARAMETERS[window]["AllowedValues"]), WAF_WINDOWS)
+            self.assertIn(PARAMETERS[window]["Default"], WAF_WINDOWS)
+
+    def test_default_limits_leave_most_of_the_shared_stage_rate_to_other_clients_and_orgs(self):
+        # Per second on average over their windows: one address at most a tenth of the stage's
+        # rate, one org (its forged tokens included) at most a tenth, far below its partition.
+        stage_rate = PARAMETERS["ThrottlingRateLimit"]["Default"]
+        for limit, window in (("WafIpRateLimit", "WafIpRateWindow"), ("WafOrgRateLimit", "WafOrgRateWindow")):
+            per_second = PARAMETERS[limit]["Default"] / PARAMETERS[window]["Default"]
+            self.assertLessEqual(per_second, stage_rate / 10, limit)
+            self.assertLessEqual(per_second, PARTITION_READS_PER_SECOND / 100, limit)
+
+    def test_fits_the_web_acls_default_capacity(self):
+        # Capacity units per AWS's WAF docs: the managed groups 25 and 200; a rate rule 2, plus
+        # its scope-down (a byte match, 1 x 2 transformations: 10 at most) and custom key (30).
+        self.assertLessEqual(25 + 200 + 2 + (2 + 10 + 30), 1500)
+
+
+class WafLogging(unittest.TestCase):
+    def props(self):
+        _, logging_config = of_type_in(transformed(), "AWS::WAFv2::LoggingConfiguration")
+        self.assertEqual(logging_config["Condition"], "IsRestApiWaf")
+        return logging_config["Properties"]
+
+    def test_logs_the_web_acl_to_the_aws_waf_logs_group_of_ops(self):
+        props = self.props()
+        self.assertEqual(props["ResourceArn"], {"Fn::GetAtt": ["WebAcl", "Arn"]})
+        self.assertEqual(props["LogDestinationConfigs"], [{"Fn::GetAtt": ["Ops", "Outputs.WafLogGroupArn"]}])
+
+    def test_redacts_the_authorization_header(self):
+        # WAF logs every header by default: the bearer token must never reach the log.
+        self.assertIn({"SingleHeader": {"Name": "authorization"}}, self.props()["RedactedFields"])
 
 
 class ApiDocument(unittest.TestCase):
@@ -659,11 +959,27 @@ class Checkov(unittest.TestCase):
     def test_no_check_is_skipped_for_the_whole_run(self):
         script = (ROOT / "scripts" / "test").read_text().replace("\\\n", " ")
         (command,) = [line for line in script.splitlines() if line.lstrip().startswith('"$CHECKOV"')]
-        self.assertIn("-f template.yaml -f template-managed-instances.yaml -f ops.yaml", command)
+        self.assertIn("-f template.yaml -f template-managed-instances.yaml -f ops.yaml "
+                      "-f target/template-rest-api-waf.yaml", command)
         for option in ("--skip-check", "--soft-fail", "--config-file", "--baseline", "--check "):
             self.assertNotIn(option, command)
         for name in (".checkov.yaml", ".checkov.yml"):
             self.assertFalse((ROOT / name).exists(), name)
+
+    def test_the_rest_api_waf_front_door_is_checked_in_a_copy_that_only_changes_its_default(self):
+        # checkov resolves conditions with the defaults, so it would never see the REST API and
+        # the web ACL in template.yaml itself.
+        script = (ROOT / "scripts" / "test").read_text()
+        self.assertIn("python3 tests/front_door_variant.py RestApiWaf target/template-rest-api-waf.yaml",
+                      script)
+        sys.path.insert(0, str(ROOT / "tests"))
+        import front_door_variant
+
+        text = (ROOT / "template.yaml").read_text()
+        copy = front_door_variant.variant(text, "RestApiWaf")
+        changed = [(a, b) for a, b in zip(text.splitlines(), copy.splitlines()) if a != b]
+        self.assertEqual(changed, [("    Default: HttpApi", "    Default: RestApiWaf")])
+        self.assertEqual(cfn_yaml.loads(copy)["Parameters"]["FrontDoor"]["Default"], "RestApiWaf")
 
     def test_the_managed_instances_function_has_a_concurrency_limit_in_place_of_reserved_one(self):
         resources = self.TEMPLATES["template-managed-instances.yaml"]
