@@ -845,6 +845,40 @@ class WebAcl(unittest.TestCase):
         self.assertLessEqual(25 + 200 + 2 + (2 + 10 + 30), 1500)
 
 
+class TransformedRestApiWafStack(unittest.TestCase):
+    """What the issue asks of the REST API + WAF stack, read from the CloudFormation SAM's
+    transform gives, with FrontDoor RestApiWaf: the web ACL, its association with the stage, both
+    rate-based rules and the redaction of authorization."""
+
+    def setUp(self):
+        self.resources = deployed(transformed(FrontDoor="RestApiWaf"), {"FrontDoor": "RestApiWaf"})
+
+    def one(self, kind):
+        (found,) = [(n, r["Properties"]) for n, r in self.resources.items() if r["Type"] == kind]
+        return found
+
+    def test_has_the_web_acl_on_the_stage_with_both_rate_rules_and_the_redaction(self):
+        acl_name, acl = self.one("AWS::WAFv2::WebACL")
+        self.assertEqual(acl["Scope"], "REGIONAL")
+        _, association = self.one("AWS::WAFv2::WebACLAssociation")
+        stage, _ = self.one("AWS::ApiGateway::Stage")
+        self.assertEqual(association["WebACLArn"], {"Fn::GetAtt": [acl_name, "Arn"]})
+        self.assertIn(stage, references(association["ResourceArn"]))
+        rules = if_resolved(acl["Rules"], FrontDoor="RestApiWaf")
+        rate = {r["Name"]: r["Statement"]["RateBasedStatement"] for r in rules
+                if "RateBasedStatement" in r["Statement"]}
+        self.assertEqual(set(rate), {"ip-rate", "org-rate"})
+        self.assertEqual(rate["ip-rate"]["AggregateKeyType"], "IP")
+        self.assertEqual(rate["org-rate"]["AggregateKeyType"], "CUSTOM_KEYS")
+        _, logging_config = self.one("AWS::WAFv2::LoggingConfiguration")
+        self.assertEqual(logging_config["ResourceArn"], {"Fn::GetAtt": [acl_name, "Arn"]})
+        self.assertIn({"SingleHeader": {"Name": "authorization"}}, logging_config["RedactedFields"])
+
+    def test_has_no_http_api(self):
+        kinds = {r["Type"] for r in self.resources.values()}
+        self.assertFalse({k for k in kinds if k.startswith("AWS::ApiGatewayV2::")}, kinds)
+
+
 class WafLogging(unittest.TestCase):
     def props(self):
         _, logging_config = of_type_in(transformed(), "AWS::WAFv2::LoggingConfiguration")
