@@ -894,6 +894,14 @@ class WafLogging(unittest.TestCase):
         # WAF logs every header by default: the bearer token must never reach the log.
         self.assertIn({"SingleHeader": {"Name": "authorization"}}, self.props()["RedactedFields"])
 
+    def test_keeps_only_the_blocked_requests(self):
+        # The access log has every request; the WAF log says which rule blocked which.
+        self.assertEqual(self.props()["LoggingFilter"], {
+            "DefaultBehavior": "DROP",
+            "Filters": [{"Behavior": "KEEP", "Requirement": "MEETS_ANY",
+                         "Conditions": [{"ActionCondition": {"Action": "BLOCK"}}]}],
+        })
+
 
 class ApiDocument(unittest.TestCase):
     def test_documents_the_gateways_own_429_body(self):
