@@ -563,8 +563,8 @@ class ParentUsesOps:
     """Rules for a template that uses ops.yaml: a mixin with `template` (the parent, loaded),
     `function` and `table` (as the parent refers to them), `front_doors` (parent parameter
     sets, every front door and WAF choice it offers), `rollback` (whether its function deploys
-    through CodeDeploy) and `web_acl_rules(parameters)` ({rule metric name} of its web ACL,
-    empty without one)."""
+    through CodeDeploy), `web_acl_rules(parameters)` ({rule metric name} of its web ACL, empty
+    without one) and `resources_for(parameters)` (its resources whose conditions then hold)."""
 
     def ops(self):
         (found,) = [r for r in self.template["Resources"].values()
@@ -633,6 +633,21 @@ class ParentUsesOps:
                         self.fail(f"{where}: unknown namespace {namespace}")
             rollback = {n for n in ROLLBACK_OUTPUTS if n in deployed.outputs}
             self.assertEqual(bool(rollback), self.rollback)
+
+    def test_each_front_door_writes_the_access_log_the_filters_read(self):
+        # So the access log metrics the alarms read exist whichever front door is deployed.
+        for parameters in self.front_doors:
+            apis = {
+                name: r["Properties"] for name, r in self.resources_for(parameters).items()
+                if r["Type"] in ("AWS::Serverless::HttpApi", "AWS::Serverless::Api")
+            }
+            self.assertEqual(len(apis), 1, parameters)
+            for props in apis.values():
+                settings = props.get("AccessLogSettings") or props.get("AccessLogSetting")
+                self.assertEqual(settings["DestinationArn"],
+                                 {"Fn::GetAtt": ["Ops", "Outputs.AccessLogGroupArn"]}, parameters)
+                self.assertRegex(settings["Format"], r'"status":\$context\.status[,}]')
+                self.assertRegex(settings["Format"], r'"responseLatency":\$context\.responseLatency[,}]')
 
     def test_shows_its_dashboard(self):
         self.assertEqual(self.template["Outputs"]["DashboardUrl"]["Value"],

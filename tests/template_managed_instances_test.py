@@ -179,6 +179,10 @@ class UsesOps(ParentUsesOps, unittest.TestCase):
     def web_acl_rules(self, parameters):
         return set()
 
+    def resources_for(self, parameters):
+        assert not any("Condition" in r for r in RESOURCES.values())
+        return RESOURCES
+
     def test_the_transformed_template_has_the_nested_stack(self):
         (stack,) = generated("AWS::CloudFormation::Stack")
         self.assertEqual(stack["Properties"]["TemplateURL"], "ops.yaml")

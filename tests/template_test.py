@@ -421,6 +421,10 @@ class UsesOps(ParentUsesOps, unittest.TestCase):
         acl = if_resolved(RESOURCES["WebAcl"]["Properties"], **parameters)
         return {r["VisibilityConfig"]["MetricName"] for r in acl["Rules"]}
 
+    def resources_for(self, parameters):
+        return {n: r for n, r in RESOURCES.items()
+                if "Condition" not in r or condition_holds(r["Condition"], **parameters)}
+
     def test_passes_the_front_door_and_the_managed_rules_choice(self):
         self.assertEqual(self.ops()["FrontDoor"], {"Ref": "FrontDoor"})
         self.assertEqual(self.ops()["WafManagedRules"], {"Ref": "WafManagedRules"})
