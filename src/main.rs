@@ -1,7 +1,4 @@
 //! The Lambda function. Everything but start-up lives in the library.
-// The SDK's request futures nest deep; the handler's deadline, grace and concurrent write take
-// the layout of the whole future past the compiler's default depth of 128.
-#![recursion_limit = "256"]
 
 use api_tokens::startup;
 use api_tokens::use_recorder::UseRecorder;
