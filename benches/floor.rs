@@ -1,6 +1,6 @@
 //! The cold-start benchmark's floor (`benches/README.md`): the DynamoDB reads that any function
-//! answering this endpoint must make, after the service's own start-up (its trust roots, then
-//! `startup::store`: SDK configuration, store, warm-up read), and nothing else. For each event it
+//! answering this endpoint must make, after the service's own start-up (`startup::store`: trust
+//! roots, SDK configuration, store, warm-up read), and nothing else. For each event it
 //! reads the credential item (GetItem), then the page (Query), and answers how many items it read:
 //! no checks, no `last_used_at` write, no JSON encoding, no logging. The service's cold start over
 //! this one's is what its own work costs; this one's over the hello world's is what reading
