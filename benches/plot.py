@@ -48,19 +48,20 @@ top.plot(sizes, p50, "s:", color="tab:green", alpha=0.6, label="warm p50 (to the
 top.set_yscale("log")
 top.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
 top.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-top.set_yticks([1, 2, 3, 5, 10, 20, 30, 50, 100])
+top.set_yticks([1, 2, 3, 5, 10, 20, 30, 50, 100, 200])
+# Head room above the lines for the legend.
 top.set_ylim(min(hello + p50) * 0.7,
-             max(cold + p99 + [b for b in busy + billed_p99 if b is not None]) * 1.4)
+             max(cold + p99 + [b for b in busy + billed_p99 if b is not None]) * 3.2)
 top.set_ylabel("ms (log scale)")
 top.grid(True, which="both", alpha=0.3)
-top.legend(fontsize=8)
+top.legend(fontsize=7, ncol=2, loc="upper right")
 top.set_title(title, fontsize=10)
 for x, y in zip(sizes, cold):
     top.annotate(f"{y:.0f}", (x, y), textcoords="offset points", xytext=(0, 6),
                  ha="center", fontsize=7)
 for x, y in zip(sizes, p99):
-    top.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, -12),
-                 ha="center", fontsize=7)
+    top.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(6, -10),
+                 ha="left", fontsize=7)
 
 bottom.plot(sizes, cost, "D-", color="tab:red")
 for x, y in zip(sizes, cost):
