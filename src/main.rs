@@ -19,9 +19,11 @@ fn main() -> Result<(), Error> {
 /// environment ends.
 async fn run_function() -> Result<(), Error> {
     api_tokens::telemetry::init();
-    let store = startup::store().await;
-    // Before the runtime's first `next`: an extension must register during init.
-    let (recorder, background) = UseRecorder::start(store, startup::max_concurrency()).await;
+    // Before the runtime's first `next`, as an extension must register during init; its round
+    // trip to the Runtime API overlaps the warm-up read's.
+    let (_, (recorder, background)) =
+        startup::store_warmed_beside(|store| UseRecorder::start(store, startup::max_concurrency()))
+            .await;
     let recorder: &'static UseRecorder<_> = Box::leak(Box::new(recorder));
     // One invocation at a time, or AWS_LAMBDA_MAX_CONCURRENCY of them at once.
     let runtime = lambda_http::lambda_runtime::run_concurrent(service_fn(move |event| {
