@@ -104,7 +104,7 @@ class Function(unittest.TestCase):
         self.assertEqual(FUNCTION["Metadata"]["BuildProperties"]["Binary"], "api-tokens")
 
     def test_has_the_memory_size_the_benchmark_chose_and_a_short_timeout(self):
-        # benches/README.md: 1.4 % more than 128 MB's cost per request, a fifth of its warm p99.
+        # benches/README.md: 128 MB's cost per request, a fifth of its warm p99.
         self.assertEqual(PROPS["MemorySize"], 512)
         self.assertLessEqual(PROPS["Timeout"], 10)
 
