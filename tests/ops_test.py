@@ -23,6 +23,32 @@ OPS_PARAMETERS = OPS["Parameters"]
 OPS_CONDITIONS = OPS["Conditions"]
 PSEUDO = {"AWS::Region", "AWS::StackName", "AWS::Partition", "AWS::AccountId", "AWS::URLSuffix"}
 
+def condition_holds_in(conditions, name, values):
+    """Evaluates the condition `name` of a template's `conditions` for these parameter `values`."""
+
+    def scalar(node):
+        if isinstance(node, dict) and set(node) == {"Ref"}:
+            return str(values[node["Ref"]])
+        assert isinstance(node, (str, int)), f"unsupported in a condition: {node}"
+        return str(node)
+
+    def holds(node):
+        (function, arguments), = node.items()
+        if function == "Condition":
+            return holds(conditions[arguments])
+        if function == "Fn::Equals":
+            return scalar(arguments[0]) == scalar(arguments[1])
+        if function == "Fn::Not":
+            return not holds(arguments[0])
+        if function == "Fn::And":
+            return all(map(holds, arguments))
+        if function == "Fn::Or":
+            return any(map(holds, arguments))
+        raise AssertionError(f"unsupported condition function {function}")
+
+    return holds(conditions[name])
+
+
 # Values a parent passes, with placeholders for what the parent resolves at deploy time.
 SAMPLE = {
     "StackName": {"Ref": "AWS::StackName"},
@@ -74,27 +100,8 @@ class Deployed:
             if output.get("Condition") is None or self.conditions[output["Condition"]]
         }
 
-    def scalar(self, node):
-        if isinstance(node, dict) and set(node) == {"Ref"}:
-            return str(self.values[node["Ref"]])
-        assert isinstance(node, (str, int)), f"unsupported in a condition: {node}"
-        return str(node)
-
     def holds(self, name):
-        def holds(node):
-            (function, arguments), = node.items()
-            if function == "Condition":
-                return holds(OPS_CONDITIONS[arguments])
-            if function == "Fn::Equals":
-                return self.scalar(arguments[0]) == self.scalar(arguments[1])
-            if function == "Fn::Not":
-                return not holds(arguments[0])
-            if function == "Fn::And":
-                return all(map(holds, arguments))
-            if function == "Fn::Or":
-                return any(map(holds, arguments))
-            raise AssertionError(f"unsupported condition function {function}")
-        return holds(OPS_CONDITIONS[name])
+        return condition_holds_in(OPS_CONDITIONS, name, self.values)
 
     NO_VALUE = object()
 

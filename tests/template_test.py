@@ -22,7 +22,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from ops_test import ROLLBACK_OUTPUTS, ParentUsesOps  # noqa: E402
+from ops_test import ROLLBACK_OUTPUTS, ParentUsesOps, condition_holds_in  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
@@ -54,28 +54,7 @@ def condition_holds(name, **parameters):
     """Evaluates one of the template's Conditions for these parameter values (defaults else)."""
     values = {key: str(spec.get("Default", "")) for key, spec in PARAMETERS.items()}
     values.update({key: str(value) for key, value in parameters.items()})
-
-    def value(node):
-        if isinstance(node, dict) and set(node) == {"Ref"}:
-            return values[node["Ref"]]
-        assert isinstance(node, (str, int)), f"unsupported in a condition: {node}"
-        return str(node)
-
-    def holds(node):
-        (function, arguments), = node.items()
-        if function == "Condition":
-            return holds(CONDITIONS[arguments])
-        if function == "Fn::Equals":
-            return value(arguments[0]) == value(arguments[1])
-        if function == "Fn::Not":
-            return not holds(arguments[0])
-        if function == "Fn::And":
-            return all(map(holds, arguments))
-        if function == "Fn::Or":
-            return any(map(holds, arguments))
-        raise AssertionError(f"unsupported condition function {function}")
-
-    return holds(CONDITIONS[name])
+    return condition_holds_in(CONDITIONS, name, values)
 
 
 def of_type(kind):
