@@ -33,9 +33,7 @@ pub async fn function<S: TokenStore>(
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<GatewayResponse, Infallible> {
     let (response, token_use) = respond(store, event).await;
-    if let Some(token_use) = token_use {
-        token_use.record(store).await;
-    }
+    crate::handler::record_if_due(store, token_use.as_ref()).await;
     Ok(response)
 }
 

@@ -44,10 +44,16 @@ impl TokenUse {
 /// that cannot run anything after the answer. Every failure becomes an error response.
 pub async fn handle<S: TokenStore>(store: &S, request: Request) -> Response<Body> {
     let (response, token_use) = respond(store, request).await;
+    record_if_due(store, token_use.as_ref()).await;
+    response
+}
+
+/// Records `token_use` when there is one: `TokenUse::record`, for the callers that hold an
+/// `Option` of it.
+pub async fn record_if_due<S: TokenStore>(store: &S, token_use: Option<&TokenUse>) {
     if let Some(token_use) = token_use {
         token_use.record(store).await;
     }
-    response
 }
 
 /// Answers one HTTP request, and returns the token use to record, if one is due, for the caller

@@ -20,7 +20,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinSet;
 
 use crate::gateway::{self, GatewayResponse};
-use crate::handler::TokenUse;
+use crate::handler::{TokenUse, record_if_due};
 use crate::store::TokenStore;
 
 /// The name the extension registers with; unique within the function, as Lambda requires.
@@ -86,26 +86,19 @@ impl<S: TokenStore + 'static> UseRecorder<S> {
     ) -> Result<GatewayResponse, Infallible> {
         let request_id = event.context.request_id.clone();
         let (response, token_use) = gateway::respond(self.store, event).await;
-        match &self.after_answer {
+        let left_to_record = match &self.after_answer {
             // Sent for every invocation, due or not: the extension waits for its own.
-            Some(after_answer) => {
-                let answered = Answered {
+            Some(after_answer) => after_answer
+                .send(Answered {
                     request_id,
                     token_use,
-                };
-                if let Err(unsent) = after_answer.send(answered)
-                    && let Some(token_use) = unsent.0.token_use
-                {
-                    // The background work has ended: nothing would record it after the answer.
-                    token_use.record(self.store).await;
-                }
-            }
-            None => {
-                if let Some(token_use) = token_use {
-                    token_use.record(self.store).await;
-                }
-            }
-        }
+                })
+                // The background work has ended: nothing would record it after the answer.
+                .err()
+                .and_then(|unsent| unsent.0.token_use),
+            None => token_use,
+        };
+        record_if_due(self.store, left_to_record.as_ref()).await;
         Ok(response)
     }
 }
@@ -148,9 +141,7 @@ async fn record_until_answered<S: TokenStore>(
     deadline: tokio::time::Instant,
 ) {
     while let Ok(Some(handed)) = tokio::time::timeout_at(deadline, answered.recv()).await {
-        if let Some(token_use) = &handed.token_use {
-            token_use.record(store).await;
-        }
+        record_if_due(store, handed.token_use.as_ref()).await;
         if handed.request_id == request_id {
             return;
         }
