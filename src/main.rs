@@ -2,6 +2,7 @@
 
 use api_tokens::startup;
 use api_tokens::use_recorder::UseRecorder;
+use lambda_http::lambda_runtime::{Runtime, layers::TracingLayer};
 use lambda_http::{Error, service_fn};
 
 fn main() -> Result<(), Error> {
@@ -19,16 +20,16 @@ fn main() -> Result<(), Error> {
 /// environment ends.
 async fn run_function() -> Result<(), Error> {
     api_tokens::telemetry::init();
-    // Before the runtime's first `next`, as an extension must register during init; its round
-    // trip to the Runtime API overlaps the warm-up read's.
-    let (_, (recorder, background)) =
-        startup::store_warmed_beside(|store| UseRecorder::start(store, startup::max_concurrency()))
-            .await;
+    let store = startup::store().await;
+    let (recorder, background) = UseRecorder::start(store, startup::max_concurrency());
     let recorder: &'static UseRecorder<_> = Box::leak(Box::new(recorder));
-    // One invocation at a time, or AWS_LAMBDA_MAX_CONCURRENCY of them at once.
-    let runtime = lambda_http::lambda_runtime::run_concurrent(service_fn(move |event| {
-        recorder.function(event)
-    }));
+    // What `lambda_runtime::run_concurrent` builds, with the use recorded once each answer is
+    // posted, inside the invocation's span; one invocation at a time, or
+    // AWS_LAMBDA_MAX_CONCURRENCY of them at once.
+    let runtime = Runtime::new(service_fn(move |event| recorder.function(event)))
+        .layer(recorder.record_after_post())
+        .layer(TracingLayer::new())
+        .run_concurrent();
     tokio::select! {
         biased;
         result = runtime => result,

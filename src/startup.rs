@@ -15,25 +15,13 @@ use rustls_pki_types::pem::PemObject;
 use crate::dynamo::DynamoStore;
 
 /// The store every invocation uses, built once per execution environment, then warmed up.
-pub async fn store() -> &'static DynamoStore {
-    store_warmed_beside(|_| std::future::ready(())).await.0
-}
-
-/// The store, built, then warmed up while `beside` runs: init work that waits on something
-/// else than DynamoDB overlaps the warm-up read's round trips instead of following them.
 /// Leaked: it lives as long as the process, and concurrent invocations share it with no lock
 /// and no count.
-pub async fn store_warmed_beside<T>(
-    beside: impl FnOnce(&'static DynamoStore) -> T,
-) -> (&'static DynamoStore, T::Output)
-where
-    T: Future,
-{
-    let store: &'static DynamoStore =
-        Box::leak(Box::new(DynamoStore::from_env(&sdk_config().await)));
+pub async fn store() -> &'static DynamoStore {
+    let store = Box::leak(Box::new(DynamoStore::from_env(&sdk_config().await)));
     // Init runs at full CPU, the invokes at the memory size's share: connect now.
-    let ((), out) = tokio::join!(store.warm_up(), beside(store));
-    (store, out)
+    store.warm_up().await;
+    store
 }
 
 /// SDK settings that keep a failing DynamoDB from holding a request past its deadline: short

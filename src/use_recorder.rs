@@ -1,81 +1,66 @@
 //! Records each token use (`last_used_at`) after its answer has gone, so that no answer waits on
 //! the write, and no write is cut off by Lambda freezing the environment.
 //!
-//! - Classic Lambda freezes the environment once the runtime and every registered extension have
-//!   called `next`. An internal extension registered for INVOKE events holds its `next` until that
-//!   invocation's write is done or has hit `RECORD_USE_TIMEOUT`.
+//! - Classic Lambda hands the answer to the caller as soon as the runtime posts it, and freezes
+//!   the environment only once the runtime (and every extension) has called `next` again. A
+//!   layer around the runtime's invocation service, whose call ends with that post, records the
+//!   use after it and before the runtime's loop calls `next`: within `RECORD_USE_TIMEOUT`.
 //! - Lambda Managed Instances never freeze an environment between invocations: each write runs as
 //!   a task of its own, and the ones still running at SIGTERM are awaited.
-//! - Without the Extensions API (`cargo lambda watch`, any other emulator): each use is recorded
-//!   before its answer, as the only safe place left.
+//!
+//! The same holds under any Runtime API, `cargo lambda watch` included: nothing is registered.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll};
 
-use lambda_extension::{Extension, NextEvent};
+use lambda_http::lambda_runtime::LambdaInvocation;
+use lambda_http::lambda_runtime::tower::{Layer, Service};
 use lambda_http::{Error, LambdaEvent};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::gateway::{self, GatewayResponse};
 use crate::handler::{TokenUse, record_if_due};
 use crate::store::TokenStore;
 
-/// The name the extension registers with; unique within the function, as Lambda requires.
-pub const EXTENSION_NAME: &str = "record-token-use";
-
 /// What runs beside the Lambda runtime for as long as the environment lives.
 pub type Background = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
 
-/// One invocation's answer is ready: the use it made, if one is due.
-#[derive(Debug)]
-struct Answered {
-    request_id: String,
-    token_use: Option<TokenUse>,
-}
-
-/// Answers events and sees that each one's token use gets recorded.
+/// Answers events and sees that each one's token use gets recorded after its answer.
 pub struct UseRecorder<S: 'static> {
     store: &'static S,
-    /// Where answered invocations go to have their use recorded after the answer; `None`:
-    /// recorded before it.
-    after_answer: Option<UnboundedSender<Answered>>,
+    after_answer: AfterAnswer,
+}
+
+/// Where an answered invocation's use waits to be recorded.
+enum AfterAnswer {
+    /// One invocation at a time: until the runtime has posted the answer (`RecordAfterPost`).
+    Held(Mutex<Option<TokenUse>>),
+    /// Several at once: in the queue of the task that records each in a task of its own.
+    Queued(UnboundedSender<TokenUse>),
 }
 
 impl<S: TokenStore + 'static> UseRecorder<S> {
-    /// How this environment can record after the answer, and the work that does it there.
-    /// Several invocations at once (Managed Instances): tasks. One at a time: the extension,
-    /// unless the Runtime API refuses it; then before the answer, said once here.
-    pub async fn start(store: &'static S, max_concurrency: u32) -> (Self, Background) {
-        let (sender, answered) = unbounded_channel();
-        let background: Background = if max_concurrency > 1 {
-            Box::pin(record_in_tasks(store, answered))
+    /// How this environment records after the answer, and the work that does it beside the
+    /// runtime (Managed Instances; nothing in classic Lambda).
+    pub fn start(store: &'static S, max_concurrency: u32) -> (Self, Background) {
+        if max_concurrency > 1 {
+            let (queue, queued) = unbounded_channel();
+            let recorder = UseRecorder {
+                store,
+                after_answer: AfterAnswer::Queued(queue),
+            };
+            (recorder, Box::pin(record_in_tasks(store, queued)))
         } else {
-            match register_extension(store, answered).await {
-                Ok(extension) => extension,
-                Err(error) => {
-                    tracing::info!(
-                        %error,
-                        "no Lambda Extensions API here: each last_used_at is written before its answer"
-                    );
-                    return (Self::before_answer(store), Box::pin(std::future::pending()));
-                }
-            }
-        };
-        let recorder = UseRecorder {
-            store,
-            after_answer: Some(sender),
-        };
-        (recorder, background)
-    }
-
-    /// A recorder that writes each use before its answer.
-    pub fn before_answer(store: &'static S) -> Self {
-        UseRecorder {
-            store,
-            after_answer: None,
+            let recorder = UseRecorder {
+                store,
+                after_answer: AfterAnswer::Held(Mutex::new(None)),
+            };
+            (recorder, Box::pin(std::future::pending()))
         }
     }
 
@@ -84,92 +69,115 @@ impl<S: TokenStore + 'static> UseRecorder<S> {
         &self,
         event: LambdaEvent<serde_json::Value>,
     ) -> Result<GatewayResponse, Infallible> {
-        let request_id = event.context.request_id.clone();
         let (response, token_use) = gateway::respond(self.store, event).await;
-        let left_to_record = match &self.after_answer {
-            // Sent for every invocation, due or not: the extension waits for its own.
-            Some(after_answer) => after_answer
-                .send(Answered {
-                    request_id,
-                    token_use,
-                })
-                // The background work has ended: nothing would record it after the answer.
-                .err()
-                .and_then(|unsent| unsent.0.token_use),
-            None => token_use,
-        };
-        record_if_due(self.store, left_to_record.as_ref()).await;
+        match &self.after_answer {
+            AfterAnswer::Held(held) => *lock(held) = token_use,
+            AfterAnswer::Queued(queue) => {
+                // The recording task has ended: nothing would record it after the answer.
+                let unsent = token_use.and_then(|token_use| queue.send(token_use).err());
+                record_if_due(self.store, unsent.map(|unsent| unsent.0).as_ref()).await;
+            }
+        }
         Ok(response)
     }
-}
 
-/// Registers the internal extension for INVOKE events; then its run loop, whose every INVOKE
-/// returns, and so lets Lambda freeze, only once that invocation's use is recorded.
-async fn register_extension<S: TokenStore + 'static>(
-    store: &'static S,
-    answered: UnboundedReceiver<Answered>,
-) -> Result<Background, Error> {
-    let answered = Arc::new(tokio::sync::Mutex::new(answered));
-    let processor = lambda_extension::service_fn(move |event: lambda_extension::LambdaEvent| {
-        let answered = answered.clone();
-        async move {
-            // Internal extensions get INVOKE events only.
-            if let NextEvent::Invoke(invoke) = event.next {
-                let deadline = deadline_of(invoke.deadline_ms);
-                let mut answered = answered.lock().await;
-                record_until_answered(store, &mut answered, &invoke.request_id, deadline).await;
-            }
-            Ok::<(), Infallible>(())
-        }
-    });
-    let extension = Extension::new()
-        .with_events(&["INVOKE"])
-        .with_events_processor(processor)
-        .with_extension_name(EXTENSION_NAME)
-        .register()
-        .await?;
-    Ok(Box::pin(extension.run()))
-}
+    /// The layer to put around the runtime's invocation service (the one that posts each answer):
+    /// it records the held use once the answer is posted, before the runtime's next `next`.
+    pub fn record_after_post(&'static self) -> RecordAfterPostLayer<S> {
+        RecordAfterPostLayer { recorder: self }
+    }
 
-/// Records what answered invocations hand over until `request_id`'s own has come and is
-/// recorded, or the invocation's deadline passes (its answer never came: the runtime failed).
-/// One from an earlier invocation, handed over after its own deadline, is recorded on the way.
-async fn record_until_answered<S: TokenStore>(
-    store: &S,
-    answered: &mut UnboundedReceiver<Answered>,
-    request_id: &str,
-    deadline: tokio::time::Instant,
-) {
-    while let Ok(Some(handed)) = tokio::time::timeout_at(deadline, answered.recv()).await {
-        record_if_due(store, handed.token_use.as_ref()).await;
-        if handed.request_id == request_id {
-            return;
+    /// The use held since the last answer, if any; none is held for the next.
+    fn take_held(&self) -> Option<TokenUse> {
+        match &self.after_answer {
+            AfterAnswer::Held(held) => lock(held).take(),
+            AfterAnswer::Queued(_) => None,
         }
     }
 }
 
-/// Lambda's deadline of an invocation, in milliseconds since the epoch, as a tokio instant.
-fn deadline_of(deadline_ms: u64) -> tokio::time::Instant {
-    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
-    let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    tokio::time::Instant::now() + left
+/// Locks what only this module's short, panic-free sections ever hold.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// See `UseRecorder::record_after_post`.
+pub struct RecordAfterPostLayer<S: 'static> {
+    recorder: &'static UseRecorder<S>,
+}
+
+impl<S: TokenStore + 'static, Inner> Layer<Inner> for RecordAfterPostLayer<S> {
+    type Service = RecordAfterPost<S, Inner>;
+
+    fn layer(&self, inner: Inner) -> Self::Service {
+        RecordAfterPost {
+            recorder: self.recorder,
+            inner,
+        }
+    }
+}
+
+/// The runtime's invocation service, then the held use recorded.
+pub struct RecordAfterPost<S: 'static, Inner> {
+    recorder: &'static UseRecorder<S>,
+    inner: Inner,
+}
+
+// By hand: a derived `Clone` would want the store to be `Clone` too.
+impl<S, Inner: Clone> Clone for RecordAfterPost<S, Inner> {
+    fn clone(&self) -> Self {
+        RecordAfterPost {
+            recorder: self.recorder,
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S, Inner> Service<LambdaInvocation> for RecordAfterPost<S, Inner>
+where
+    S: TokenStore + Sync + 'static,
+    Inner: Service<LambdaInvocation, Response = (), Error = Error>,
+    Inner::Future: Send + 'static,
+{
+    type Response = ();
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
+        let request_id = invocation.context.request_id.clone();
+        let posted = self.inner.call(invocation);
+        let recorder = self.recorder;
+        Box::pin(async move {
+            let posted = posted.await;
+            // Posted or not, the held use belongs to this invocation and to no later one.
+            if let Some(token_use) = recorder.take_held() {
+                // The request line has gone: a failed write's line names the request itself.
+                let span = tracing::warn_span!("after_answer", request_id);
+                token_use.record(recorder.store).instrument(span).await;
+            }
+            posted
+        })
+    }
 }
 
 /// Managed Instances: each use recorded in a task of its own as its answer is handed over; at
 /// SIGTERM, the writes still running are awaited (each within `RECORD_USE_TIMEOUT`).
 async fn record_in_tasks<S: TokenStore + 'static>(
     store: &'static S,
-    mut answered: UnboundedReceiver<Answered>,
+    mut queued: UnboundedReceiver<TokenUse>,
 ) -> Result<(), Error> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut writes = JoinSet::new();
     loop {
         tokio::select! {
-            handed = answered.recv() => match handed {
-                Some(Answered { token_use: Some(token_use), .. }) => {
+            token_use = queued.recv() => match token_use {
+                Some(token_use) => {
                     writes.spawn(async move { token_use.record(store).await });
                 }
-                Some(_) => {}
                 None => break,
             },
             _ = terminate.recv() => break,
@@ -179,4 +187,72 @@ async fn record_in_tasks<S: TokenStore + 'static>(
     }
     while writes.join_next().await.is_some() {}
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use lambda_http::lambda_runtime::{Context as InvocationContext, service_fn};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::memory::{MemoryStore, Operation};
+
+    /// A recorder for one invocation at a time, holding a due use as `function` leaves it.
+    fn holding_a_use() -> &'static UseRecorder<MemoryStore> {
+        let store: &'static MemoryStore = Box::leak(Box::new(MemoryStore::new()));
+        let (recorder, _) = UseRecorder::start(store, 1);
+        let recorder: &'static UseRecorder<MemoryStore> = Box::leak(Box::new(recorder));
+        let token_use = TokenUse {
+            org: Uuid::nil(),
+            id: Uuid::nil(),
+            at: Utc::now(),
+        };
+        let AfterAnswer::Held(held) = &recorder.after_answer else {
+            unreachable!("one at a time holds the use")
+        };
+        *lock(held) = Some(token_use);
+        recorder
+    }
+
+    fn invocation() -> LambdaInvocation {
+        let (parts, ()) = lambda_http::http::Response::new(()).into_parts();
+        LambdaInvocation {
+            parts,
+            body: Default::default(),
+            context: InvocationContext::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_held_use_is_recorded_once_the_answer_is_posted_and_not_before() {
+        let recorder = holding_a_use();
+        let store = recorder.store;
+        let post = service_fn(move |_: LambdaInvocation| async move {
+            assert_eq!(
+                store.calls_of(Operation::RecordUse),
+                0,
+                "recorded before the post"
+            );
+            Ok::<(), Error>(())
+        });
+        let mut service = recorder.record_after_post().layer(post);
+
+        service.call(invocation()).await.unwrap();
+
+        assert_eq!(store.calls_of(Operation::RecordUse), 1);
+        assert_eq!(recorder.take_held(), None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_post_still_records_the_use_and_reaches_the_runtime() {
+        let recorder = holding_a_use();
+        let post = service_fn(|_: LambdaInvocation| async { Err::<(), Error>("refused".into()) });
+        let mut service = recorder.record_after_post().layer(post);
+
+        let posted = service.call(invocation()).await;
+
+        assert!(posted.is_err());
+        assert_eq!(recorder.store.calls_of(Operation::RecordUse), 1);
+    }
 }

@@ -1,6 +1,7 @@
 //! The real `api-tokens` binary under the Runtime-API emulator, its DynamoDB behind a proxy that
 //! slows or stalls UpdateItem: no answer waits on the `last_used_at` write, and Lambda's freeze
-//! (the next event) never comes before the write is done or dropped at its bound.
+//! (the runtime's `next`, then the next event) never comes before the write is done or dropped at
+//! its bound.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use uuid::Uuid;
 
 use crate::support::dynalite::{fresh_table, set_last_used_at, stored_last_used_at};
 use crate::support::fake_dynamo::{FakeDynamo, Reply};
-use crate::support::runtime_api::{Extensions, Happened, RuntimeApi};
+use crate::support::runtime_api::{Happened, RuntimeApi};
 use crate::support::*;
 
 /// A token of ORG_A in `store`, with `scopes`; its `last_used_at` just now unless `due`.
@@ -53,7 +54,6 @@ async fn proxy(update_item: Reply) -> FakeDynamo {
 async fn run(
     store: &DynamoStore,
     proxy: &FakeDynamo,
-    extensions: Extensions,
     events: &[(&str, &Token)],
     last: Happened,
 ) -> (Vec<(Instant, Happened)>, String) {
@@ -61,7 +61,7 @@ async fn run(
         .iter()
         .map(|(id, token)| (id.to_string(), Call::list(ORG_A, token).http_api_event()))
         .collect();
-    let mut api = RuntimeApi::start_with(events, 1, extensions).await;
+    let mut api = RuntimeApi::start(events, 1).await;
     let mut child = api
         .function(store.table())
         .env(
@@ -79,6 +79,15 @@ async fn run(
         stdout.read_to_string(&mut printed).await.unwrap();
     }
     (log, printed)
+}
+
+/// When the runtime first called `next` after answering `id`: from then on Lambda may freeze.
+fn next_after(log: &[(Instant, Happened)], id: &str) -> Instant {
+    let answered = at(log, &answered(id));
+    log.iter()
+        .find(|(when, h)| *when >= answered && matches!(h, Happened::Next(_)))
+        .unwrap_or_else(|| panic!("no next after {id} in {log:?}"))
+        .0
 }
 
 /// When `happened` happened.
@@ -115,38 +124,39 @@ fn handed(id: &str) -> Happened {
     Happened::Handed(id.to_owned())
 }
 
-fn extension_next_after(id: &str) -> Happened {
-    Happened::ExtensionNext(Some(id.to_owned()))
-}
-
 #[tokio::test]
-async fn a_stalled_write_runs_after_the_answer_and_ends_before_the_extension_lets_lambda_freeze() {
+async fn a_stalled_write_runs_after_the_answer_and_ends_before_the_runtime_lets_lambda_freeze() {
     let store = fresh_table().await;
     let due = token(&store, 0, &["api_tokens:read"], true).await;
     let proxy = proxy(Reply::Silent).await;
     let events = [("first", &due), ("second", &due)];
-    let (log, _) = run(
-        &store,
-        &proxy,
-        Extensions::Served,
-        &events,
-        answered("second"),
-    )
-    .await;
+    let (log, printed) = run(&store, &proxy, &events, answered("second")).await;
 
     let answer = at(&log, &answered("first"));
-    let released = at(&log, &extension_next_after("first"));
+    let released = next_after(&log, "first");
     // The write began after the answer's event and was still running after the answer; the
-    // extension called `next` only once it was dropped at its 300 ms bound.
+    // runtime called `next` only once it was dropped at its 300 ms bound.
     assert!(proxy.count("UpdateItem") >= 1);
     assert!(answer < released, "{log:?}");
     let held = released - answer;
     assert!(
         held >= Duration::from_millis(250) && held < Duration::from_secs(2),
-        "the extension held the freeze for {held:?}"
+        "the runtime held the freeze for {held:?}"
     );
-    // The emulator's freeze rule: the next event only after both have called `next`.
+    // The next event only after that `next`.
     assert!(released <= at(&log, &handed("second")), "{log:?}");
+    // Logged as a failed write, within the span of the invocation it belongs to.
+    let warned: Vec<&str> = printed
+        .lines()
+        .filter(|line| line.contains("could not record last_used_at"))
+        .collect();
+    assert!(
+        !warned.is_empty()
+            && warned
+                .iter()
+                .all(|line| line.contains(r#""request_id":"first""#)),
+        "{printed}"
+    );
 }
 
 #[tokio::test]
@@ -165,14 +175,7 @@ async fn answers_due_a_write_come_as_fast_as_those_that_are_not_and_the_write_la
         ("403-due", &refused_due),
         ("403-recent", &refused_recent),
     ];
-    let (log, _) = run(
-        &store,
-        &proxy,
-        Extensions::Served,
-        &events,
-        answered("403-recent"),
-    )
-    .await;
+    let (log, _) = run(&store, &proxy, &events, answered("403-recent")).await;
 
     let took = answer_times(&log);
     for (due, recent) in [("200-due", "200-recent"), ("403-due", "403-recent")] {
@@ -181,8 +184,8 @@ async fn answers_due_a_write_come_as_fast_as_those_that_are_not_and_the_write_la
             due_took < recent_took + Duration::from_millis(50),
             "{due} took {due_took:?}, {recent} {recent_took:?}: {took:?}"
         );
-        // The write, slowed by 150 ms, was done by the time the extension called `next`.
-        let held = at(&log, &extension_next_after(due)) - at(&log, &answered(due));
+        // The write, slowed by 150 ms, was done by the time the runtime called `next`.
+        let held = next_after(&log, due) - at(&log, &answered(due));
         assert!(
             held >= slow_write - Duration::from_millis(50),
             "{due}: {held:?}"
@@ -195,32 +198,6 @@ async fn answers_due_a_write_come_as_fast_as_those_that_are_not_and_the_write_la
                 .is_some()
         );
     }
-}
-
-#[tokio::test]
-async fn without_the_extensions_api_the_function_serves_and_records_before_each_answer() {
-    let store = fresh_table().await;
-    let due = token(&store, 0, &["api_tokens:read"], true).await;
-    let recent = token(&store, 1, &["api_tokens:read"], false).await;
-    let slow_write = Duration::from_millis(150);
-    let proxy = proxy(late_write(slow_write)).await;
-    let events = [("warm", &recent), ("due", &due), ("recent", &recent)];
-    let (log, printed) = run(
-        &store,
-        &proxy,
-        Extensions::Refused,
-        &events,
-        answered("due"),
-    )
-    .await;
-
-    // Stored before the answer: read back as soon as it came.
-    assert!(stored_last_used_at(&store, ORG_A, due.id()).await.is_some());
-    let took = answer_times(&log);
-    assert!(took["due"] >= slow_write, "{took:?}");
-    assert!(!log.iter().any(|(_, h)| h == &Happened::Registered));
-    let said = printed.matches("no Lambda Extensions API here").count();
-    assert_eq!(said, 1, "{printed}");
 }
 
 #[tokio::test]
@@ -239,7 +216,7 @@ async fn managed_instances_record_every_due_use_after_answers_that_do_not_wait()
         .iter()
         .map(|(id, org, token)| (id.clone(), Call::list(*org, token).http_api_event()))
         .collect();
-    let mut api = RuntimeApi::start_with(events, 8, Extensions::Served).await;
+    let mut api = RuntimeApi::start(events, 8).await;
     let mut child = api
         .function(store.table())
         .env("AWS_LAMBDA_MAX_CONCURRENCY", "8")
@@ -264,8 +241,6 @@ async fn managed_instances_record_every_due_use_after_answers_that_do_not_wait()
             "{id} took {took:?}: it waited on its write"
         );
     }
-    // No extension in this mode: the emulator never saw one register.
-    assert!(!log.iter().any(|(_, h)| h == &Happened::Registered));
     let deadline = Instant::now() + Duration::from_secs(5);
     for (id, org, token) in &tokens {
         while stored_last_used_at(&store, *org, token.id())

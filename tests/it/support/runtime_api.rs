@@ -2,17 +2,15 @@
 //! one poller at a time, or to several at once as Lambda Managed Instances do. It can hold every
 //! event back until `together` polls wait, so a function that polls one at a time never gets any.
 //!
-//! With `Extensions::Served` it also serves the Extensions API (register, `event/next`) and keeps
-//! Lambda's freeze rule: once an extension is registered, no event is handed out until the
-//! runtime and the extension have both called `next` since the last one, and the extension gets
-//! an INVOKE for each event. Otherwise registering answers 404, as a Runtime API without
-//! extensions does.
+//! It logs when each event goes out, each answer comes and the runtime calls `next`: Lambda may
+//! freeze a classic environment from that `next` on, so whatever the function still does then is
+//! cut off. It serves no Extensions API (registering answers 404).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -27,23 +25,15 @@ pub struct Answer {
     pub body: Value,
 }
 
-/// Whether the emulator serves the Extensions API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Extensions {
-    Served,
-    Refused,
-}
-
 /// What happened at the emulator, in order, each with when.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Happened {
-    Registered,
-    /// An event handed to the runtime (and, with an extension, to it).
+    /// The runtime called `next`, for the `n`th time (from 1).
+    Next(usize),
+    /// An event handed to the runtime.
     Handed(String),
     /// The runtime posted the answer of this invocation.
     Answered(String),
-    /// The extension called `next` after this invocation's INVOKE (or, first, after registering).
-    ExtensionNext(Option<String>),
 }
 
 struct State {
@@ -51,16 +41,8 @@ struct State {
     waiting: usize,
     released: bool,
     answers: HashMap<String, Answer>,
-    /// Registered: whether it has called `next` since the last event, and what it was handed.
-    extension: Option<ExtensionState>,
+    polls: usize,
     log: Vec<(Instant, Happened)>,
-}
-
-#[derive(Default)]
-struct ExtensionState {
-    ready: bool,
-    last: Option<String>,
-    inbox: VecDeque<String>,
 }
 
 pub struct RuntimeApi {
@@ -73,7 +55,6 @@ pub struct RuntimeApi {
 struct Shared {
     state: Arc<Mutex<State>>,
     together: usize,
-    extensions: Extensions,
     changed: watch::Sender<u64>,
 }
 
@@ -110,15 +91,6 @@ impl Shared {
 impl RuntimeApi {
     /// Serves `events` (request id, payload), each once; none before `together` polls wait.
     pub async fn start(events: Vec<(String, Value)>, together: usize) -> RuntimeApi {
-        Self::start_with(events, together, Extensions::Refused).await
-    }
-
-    /// The same, serving the Extensions API or not.
-    pub async fn start_with(
-        events: Vec<(String, Value)>,
-        together: usize,
-        extensions: Extensions,
-    ) -> RuntimeApi {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let state = Arc::new(Mutex::new(State {
@@ -126,14 +98,13 @@ impl RuntimeApi {
             waiting: 0,
             released: false,
             answers: HashMap::new(),
-            extension: None,
+            polls: 0,
             log: Vec::new(),
         }));
         let (changed_tx, changed) = watch::channel(0);
         let shared = Arc::new(Shared {
             state: state.clone(),
             together,
-            extensions,
             changed: changed_tx,
         });
         let task = tokio::spawn(async move {
@@ -224,25 +195,6 @@ async fn connection(mut socket: TcpStream, shared: Arc<Shared>) {
                 ((), Some(Happened::Answered(id)))
             });
             "HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}".to_owned()
-        } else if method == "POST" && path.ends_with("/extension/register") {
-            register(&shared)
-        } else if method == "GET" && path.ends_with("/extension/event/next") {
-            let Some(id) = extension_next(&shared).await else {
-                return std::future::pending().await;
-            };
-            let body = json!({
-                "eventType": "INVOKE",
-                "deadlineMs": DEADLINE_MS,
-                "requestId": id,
-                "invokedFunctionArn": ARN,
-                "tracing": {"type": "X-Amzn-Trace-Id", "value": "Root=1-00000000-000000000000000000000000"},
-            })
-            .to_string();
-            format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                 lambda-extension-event-identifier: {id}\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            )
         } else {
             "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_owned()
         };
@@ -256,44 +208,21 @@ async fn connection(mut socket: TcpStream, shared: Arc<Shared>) {
 const DEADLINE_MS: u64 = 4_102_444_800_000;
 const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:api-tokens";
 
-fn register(shared: &Shared) -> String {
-    if shared.extensions == Extensions::Refused {
-        return "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_owned();
-    }
-    shared.update(|state| {
-        state.extension = Some(ExtensionState::default());
-        ((), Some(Happened::Registered))
-    });
-    let body =
-        json!({"functionName": "api-tokens", "functionVersion": "1", "handler": "bootstrap"})
-            .to_string();
-    format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-         lambda-extension-identifier: extension-1\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-}
-
-/// The next event, once `together` polls have waited at the same time (ever), and a registered
-/// extension has called `next` since the last event.
+/// The next event, once `together` polls have waited at the same time (ever).
 async fn next_event(shared: &Shared) -> Option<(String, Value)> {
     shared.update(|state| {
         state.waiting += 1;
+        state.polls += 1;
         if state.waiting >= shared.together {
             state.released = true;
         }
-        ((), None)
+        ((), Some(Happened::Next(state.polls)))
     });
     let event = shared
         .until(|state| {
-            let extension_ready = state.extension.as_ref().is_none_or(|e| e.ready);
-            (state.released && extension_ready && !state.events.is_empty()).then(|| {
+            (state.released && !state.events.is_empty()).then(|| {
                 let (id, event) = state.events.pop_front().unwrap();
                 state.waiting -= 1;
-                if let Some(extension) = &mut state.extension {
-                    extension.ready = false;
-                    extension.inbox.push_back(id.clone());
-                }
                 state
                     .log
                     .push((Instant::now(), Happened::Handed(id.clone())));
@@ -302,24 +231,6 @@ async fn next_event(shared: &Shared) -> Option<(String, Value)> {
         })
         .await?;
     Some(event)
-}
-
-/// The extension is ready for the next event; then the id of the INVOKE it is handed.
-async fn extension_next(shared: &Shared) -> Option<String> {
-    shared.update(|state| {
-        let extension = state.extension.get_or_insert_with(Default::default);
-        extension.ready = true;
-        let last = extension.last.clone();
-        ((), Some(Happened::ExtensionNext(last)))
-    });
-    shared
-        .until(|state| {
-            let extension = state.extension.as_mut()?;
-            let id = extension.inbox.pop_front()?;
-            extension.last = Some(id.clone());
-            Some(id)
-        })
-        .await
 }
 
 /// `/2018-06-01/runtime/invocation/{id}/response` or `/error`: the id and which.
