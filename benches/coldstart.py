@@ -52,6 +52,9 @@ parser.add_argument("--runs", type=int, default=51, help="cold starts per binary
 parser.add_argument("--warmup", type=int, default=3, help="unmeasured cold starts first")
 parser.add_argument("--soak", type=int, default=10_000, help="invocations per soak process")
 parser.add_argument("--soak-seconds", type=int, default=600, help="time limit of one soak")
+parser.add_argument("--soak-compare-memory", default="",
+                    help="memory sizes at which each --compare binary is soaked too, right after "
+                         "the function (e.g. 128,512)")
 parser.add_argument("--cgroup", default=f"coldstart-bench-{os.getpid()}")
 parser.add_argument("--period-us", type=int, default=20_000, help="CFS period of the quota")
 parser.add_argument("--stale-token", metavar="ORG/ID",
@@ -150,14 +153,14 @@ def summarize(runs):
     return out
 
 
-def soak(share, memory_mb):
+def soak(share, memory_mb, name="api-tokens", path=None):
     def env_for(api):
         return lm.lambda_environment(api, memory_mb, TLS)
     began = time.perf_counter()
     inv, _, peak_kib = lm.run_process(
-        [args.function], env_for, EVENT, count=args.soak, share=share, memory_mb=memory_mb,
-        timeout=args.soak_seconds, rss_every=1000, partial_ok=True,
-        log=f"{args.logs}/api-tokens-soak-{memory_mb}.log")
+        [path or args.function], env_for, EVENT, count=args.soak, share=share,
+        memory_mb=memory_mb, timeout=args.soak_seconds, rss_every=1000, partial_ok=True,
+        log=f"{args.logs}/{name}-soak-{memory_mb}.log")
     seconds = time.perf_counter() - began
     answered = [i for i in range(inv.count) if inv.answered_at[i]]
     bad = sum(1 for i in answered if inv.statuses[i] != 200)
@@ -296,22 +299,30 @@ try:
 
     print(f"\n## Soak in the Lambda model: one process, {args.soak:,} invocations a memory size "
           f"(at most {args.soak_seconds} s each); warm = every invocation after the first")
-    print("| memory MB | invocations | warm p50 ms | warm p99 ms | warm mean ms "
+    print("| memory MB | binary | invocations | warm p50 ms | warm p99 ms | warm mean ms "
           "| billed p50 / p99 / mean ms | peak RSS MB "
           "| RSS after 1st / 1,000th / last MB | growth from 1,000th MB | cost per 1M requests |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    soak_compare = [int(m) for m in args.soak_compare_memory.split(",") if m]
     for memory in MEMORY:
-        s = soak(share, memory)
-        results["model"][memory]["soak"] = s
-        flag = " (time limit)" if s["timed_out"] else ""
-        flag += f" ({s['non_200']} not 200)" if s["non_200"] else ""
-        print(f"| {memory} | {s['invocations']:,}{flag} | {s['warm_p50_ms']:.2f} "
-              f"| {s['warm_p99_ms']:.2f} | {s['warm_mean_ms']:.2f} "
-              f"| {s['billed_p50_ms']:.2f} / {s['billed_p99_ms']:.2f} "
-              f"/ {s['billed_exact_mean_ms']:.2f} | {s['peak_rss_mb']:.1f} "
-              f"| {s['rss_first_mb']:.1f} / {s['rss_1000_mb']:.1f} / {s['rss_end_mb']:.1f} "
-              f"| {s['rss_growth_mb']:+.2f} | ${s['cost_per_million']:.2f} |")
-        sys.stdout.flush()
+        soaked = [("api-tokens", args.function)]
+        if memory in soak_compare:
+            soaked += [tuple(spec.split("=", 1)) for spec in args.compare]
+        for name, path in soaked:
+            s = soak(share, memory, name, path)
+            if name == "api-tokens":
+                results["model"][memory]["soak"] = s
+            else:
+                results["model"][memory].setdefault("soak_compare", {})[name] = s
+            flag = " (time limit)" if s["timed_out"] else ""
+            flag += f" ({s['non_200']} not 200)" if s["non_200"] else ""
+            print(f"| {memory} | {name} | {s['invocations']:,}{flag} | {s['warm_p50_ms']:.2f} "
+                  f"| {s['warm_p99_ms']:.2f} | {s['warm_mean_ms']:.2f} "
+                  f"| {s['billed_p50_ms']:.2f} / {s['billed_p99_ms']:.2f} "
+                  f"/ {s['billed_exact_mean_ms']:.2f} | {s['peak_rss_mb']:.1f} "
+                  f"| {s['rss_first_mb']:.1f} / {s['rss_1000_mb']:.1f} / {s['rss_end_mb']:.1f} "
+                  f"| {s['rss_growth_mb']:+.2f} | ${s['cost_per_million']:.2f} |")
+            sys.stdout.flush()
     print(f"Cost: mean billed duration (each warm invocation from its event to the last `next` "
           f"after it, rounded up to 1 ms, as Lambda bills) "
           f"x memory x ${PRICE_GB_SECOND}/GB-s + ${PRICE_PER_MILLION_REQUESTS} per million "
