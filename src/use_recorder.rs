@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::gateway::{self, GatewayResponse};
-use crate::handler::{TokenUse, record_if_due};
+use crate::handler::TokenUse;
 use crate::store::TokenStore;
 
 /// What runs beside the Lambda runtime for as long as the environment lives.
@@ -73,9 +73,10 @@ impl<S: TokenStore + 'static> UseRecorder<S> {
         match &self.after_answer {
             AfterAnswer::Held(held) => *lock(held) = token_use,
             AfterAnswer::Queued(queue) => {
-                // The recording task has ended: nothing would record it after the answer.
-                let unsent = token_use.and_then(|token_use| queue.send(token_use).err());
-                record_if_due(self.store, unsent.map(|unsent| unsent.0).as_ref()).await;
+                if let Some(Err(unsent)) = token_use.map(|token_use| queue.send(token_use)) {
+                    // The recording task has ended: nothing would record it after the answer.
+                    unsent.0.record(self.store).await;
+                }
             }
         }
         Ok(response)
