@@ -28,8 +28,8 @@ pub struct Answer {
 /// What happened at the emulator, in order, each with when.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Happened {
-    /// The runtime called `next`, for the `n`th time (from 1).
-    Next(usize),
+    /// The runtime called `next`.
+    Next,
     /// An event handed to the runtime.
     Handed(String),
     /// The runtime posted the answer of this invocation.
@@ -41,7 +41,6 @@ struct State {
     waiting: usize,
     released: bool,
     answers: HashMap<String, Answer>,
-    polls: usize,
     log: Vec<(Instant, Happened)>,
 }
 
@@ -98,7 +97,6 @@ impl RuntimeApi {
             waiting: 0,
             released: false,
             answers: HashMap::new(),
-            polls: 0,
             log: Vec::new(),
         }));
         let (changed_tx, changed) = watch::channel(0);
@@ -212,11 +210,10 @@ const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:api-tokens";
 async fn next_event(shared: &Shared) -> Option<(String, Value)> {
     shared.update(|state| {
         state.waiting += 1;
-        state.polls += 1;
         if state.waiting >= shared.together {
             state.released = true;
         }
-        ((), Some(Happened::Next(state.polls)))
+        ((), Some(Happened::Next))
     });
     let event = shared
         .until(|state| {
